@@ -1,0 +1,37 @@
+//! SPEC §1–§2 in one place: roles, privileges, levels and the authenticated actor.
+
+mod roles;
+
+pub use roles::{DefaultContactAccess, Level, OfficePermission, Privilege, Privileges, Role};
+
+/// The authenticated caller. Only the auth extractor builds one, after loading the user
+/// from the database on this very request.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: String,
+    pub account_id: String,
+    pub role: Role,
+    pub privileges: Privileges,
+    pub via_api_token: bool,
+}
+
+impl Actor {
+    pub fn is_manager(&self) -> bool {
+        self.role.is_manager()
+    }
+
+    /// Owner and admin implicitly hold every privilege.
+    pub fn has(&self, p: Privilege) -> bool {
+        self.is_manager() || self.privileges.contains(p)
+    }
+
+    pub fn require_manager(&self) -> Result<(), crate::error::AppError> {
+        if self.is_manager() {
+            Ok(())
+        } else {
+            Err(crate::error::AppError::forbidden(
+                "Only the owner or an admin may do this.",
+            ))
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Roles, privileges and office permissions of SPEC §1 and §2.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// Account role of a user.
+    Role { Owner = "owner", Admin = "admin", User = "user", Focused = "focused" }
+}
+
+text_enum! {
+    /// Per-user privilege; owner and admin implicitly hold all of them.
+    Privilege {
+        OwnPrivateContacts = "own_private_contacts",
+        Export = "export",
+        DownloadVcard = "download_vcard",
+        DeleteDeals = "delete_deals",
+        ViewPipeline = "view_pipeline",
+        EditDealItems = "edit_deal_items",
+        ViewActivity = "view_activity",
+        BulkUpdateStatus = "bulk_update_status",
+        BulkUpdateOwner = "bulk_update_owner",
+    }
+}
+
+text_enum! {
+    /// A user's permission in one office.
+    OfficePermission { None = "none", View = "view", Edit = "edit", Manage = "manage" }
+}
+
+text_enum! {
+    /// Access level of a user on a contact, lowest to highest.
+    Level { Hidden = "hidden", Limited = "limited", View = "view", Edit = "edit", Manage = "manage" }
+}
+
+text_enum! {
+    /// The account-wide level for contacts outside a user's own and office grants.
+    DefaultContactAccess { Hidden = "hidden", Limited = "limited", View = "view", Edit = "edit" }
+}
+
+impl Role {
+    /// Owner and admin manage users, offices and settings and see every contact.
+    pub fn is_manager(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+impl Privilege {
+    fn bit(self) -> i64 {
+        1 << (self as u32)
+    }
+}
+
+/// A set of privileges, stored as a bit mask in `users.privileges`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Privileges(pub i64);
+
+impl Privileges {
+    pub fn contains(self, p: Privilege) -> bool {
+        self.0 & p.bit() != 0
+    }
+
+    pub fn with(self, p: Privilege) -> Self {
+        Privileges(self.0 | p.bit())
+    }
+
+    pub fn without(self, p: Privilege) -> Self {
+        Privileges(self.0 & !p.bit())
+    }
+
+    pub fn from_list(list: &[Privilege]) -> Self {
+        list.iter()
+            .fold(Privileges::default(), |acc, p| acc.with(*p))
+    }
+
+    pub fn to_list(self) -> Vec<Privilege> {
+        Privilege::ALL
+            .iter()
+            .copied()
+            .filter(|p| self.contains(*p))
+            .collect()
+    }
+}
+
+impl From<OfficePermission> for Level {
+    fn from(p: OfficePermission) -> Level {
+        match p {
+            OfficePermission::None => Level::Hidden,
+            OfficePermission::View => Level::View,
+            OfficePermission::Edit => Level::Edit,
+            OfficePermission::Manage => Level::Manage,
+        }
+    }
+}
+
+impl From<DefaultContactAccess> for Level {
+    fn from(d: DefaultContactAccess) -> Level {
+        match d {
+            DefaultContactAccess::Hidden => Level::Hidden,
+            DefaultContactAccess::Limited => Level::Limited,
+            DefaultContactAccess::View => Level::View,
+            DefaultContactAccess::Edit => Level::Edit,
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The tenant: settings, deletion and ownership transfer.
+
+pub mod model;
+pub mod routes;

@@ -1,0 +1,188 @@
+//! Builds the actix application and its OpenAPI document from `Settings`.
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{middleware, web, App, HttpMessage, HttpResponse};
+use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa::OpenApi;
+use utoipa_actix_web::{scope, AppExt, UtoipaApp};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Settings;
+use crate::db::{self, DbUrl, PoolOptions};
+use crate::error::AppError;
+use crate::state::{AppState, LoginLimiter};
+use crate::{account, audit, auth, health, offices, openapi, users};
+
+/// Everything a running service needs, built once at start-up.
+pub fn state(settings: Settings) -> Result<web::Data<AppState>, String> {
+    let url = DbUrl::parse(&settings.database_url)?;
+    let pool = db::build_pool(
+        &url,
+        &PoolOptions {
+            max_size: settings.db_pool_size.max(1),
+            connect_timeout: settings.db_timeout(),
+        },
+    )?;
+    let secret = settings.resolve_jwt_secret()?;
+    let jwt = auth::jwt::JwtKeys::new(
+        &secret,
+        &settings.jwt_issuer,
+        settings.access_token_ttl_secs,
+    );
+    let login_limiter = LoginLimiter::new(settings.login_attempts_per_minute);
+    Ok(web::Data::new(AppState {
+        pool,
+        settings,
+        jwt,
+        login_limiter,
+    }))
+}
+
+/// Applies pending migrations (start-up and `crm-api migrate`).
+pub fn migrate(state: &AppState) -> Result<usize, String> {
+    let mut conn = state
+        .pool
+        .get()
+        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    db::run_migrations(&mut conn)
+}
+
+/// Every route, registered with the OpenAPI document as it is mounted.
+fn routes() -> UtoipaApp<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .into_utoipa_app()
+        .openapi(openapi::ApiDoc::openapi())
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(
+            scope::scope("/v1")
+                .service(auth::routes::signup)
+                .service(auth::routes::login)
+                .service(auth::routes::refresh)
+                .service(auth::routes::logout)
+                .service(users::routes::get_me)
+                .service(users::routes::patch_me)
+                .service(auth::api_tokens::create_api_token)
+                .service(auth::api_tokens::list_api_tokens)
+                .service(auth::api_tokens::delete_api_token)
+                .service(account::routes::get_account)
+                .service(account::routes::patch_account)
+                .service(account::routes::delete_account)
+                .service(account::routes::transfer_ownership)
+                .service(users::routes::list_roles)
+                .service(users::routes::list_users)
+                .service(users::routes::create_user)
+                // Before /users/{id}, so "bulk" is not taken for an id.
+                .service(users::routes::bulk_users)
+                .service(users::routes::get_user)
+                .service(users::routes::patch_user)
+                .service(users::routes::delete_user)
+                .service(offices::routes::list_user_offices)
+                .service(offices::routes::put_membership)
+                .service(offices::routes::delete_membership)
+                .service(offices::routes::list_offices)
+                .service(offices::routes::create_office)
+                .service(offices::routes::get_office)
+                .service(offices::routes::patch_office)
+                .service(offices::routes::delete_office)
+                .service(audit::routes::list_audit),
+        )
+}
+
+/// The document the service serves at `/api-docs/openapi.json`.
+pub fn openapi_doc() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = routes().split_for_parts();
+    openapi::finish(&mut doc);
+    doc
+}
+
+async fn not_found() -> HttpResponse {
+    actix_web::ResponseError::error_response(&AppError::NotFound)
+}
+
+/// The complete application: routes, Swagger UI, extractor error mapping and middleware.
+pub fn build(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, mut doc) = routes().split_for_parts();
+    openapi::finish(&mut doc);
+    let cors = cors(&state.settings);
+    app.app_data(state)
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| AppError::BadRequest(e.to_string()).into()),
+        )
+        .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
+        .app_data(
+            web::JsonConfig::default()
+                .error_handler(|e, _| AppError::BadRequest(e.to_string()).into()),
+        )
+        .service(web::redirect("/swagger-ui", "/swagger-ui/"))
+        .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", doc))
+        .default_service(web::to(not_found))
+        .wrap_fn(|req, srv| {
+            let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+            let fut = srv.call(req);
+            async move {
+                let mut res = fut.await?;
+                if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                    res.headers_mut()
+                        .insert(HeaderName::from_static("x-request-id"), value);
+                }
+                Ok(res)
+            }
+        })
+        .wrap(
+            middleware::DefaultHeaders::new()
+                .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .add((header::X_FRAME_OPTIONS, "DENY"))
+                .add((header::REFERRER_POLICY, "no-referrer")),
+        )
+        .wrap(cors)
+        .wrap(TracingLogger::default())
+}
+
+/// Closed by default; `CORS_ALLOWED_ORIGINS` opens it to the listed origins.
+fn cors(settings: &Settings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(600);
+    for origin in settings
+        .cors_allowed_origins
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+    {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}

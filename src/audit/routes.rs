@@ -1,0 +1,78 @@
+//! `GET /v1/audit`.
+
+use actix_web::{get, web, HttpResponse};
+use diesel::prelude::*;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{AuditEntry, AuditRow};
+use crate::access::Actor;
+use crate::db::{self, schema::audit_log};
+use crate::error::AppError;
+use crate::http::{page_by_id, Page, PageParams};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditFilter {
+    /// Only entries about this kind of entity (`user`, `office`, `account`, …).
+    pub entity_type: Option<String>,
+    /// Only entries about this entity.
+    pub entity_id: Option<String>,
+}
+
+/// The audit log, newest first. Owner and admin see every entry of the account; everyone
+/// else sees only the entries they caused.
+#[utoipa::path(
+    tag = "audit",
+    params(PageParams, AuditFilter),
+    responses(
+        (status = 200, body = Page<AuditEntry>),
+        (status = 400, description = "Malformed query or cursor"),
+        (status = 401, description = "Missing or invalid token"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/audit")]
+pub async fn list_audit(
+    state: web::Data<AppState>,
+    actor: Actor,
+    page: web::Query<PageParams>,
+    filter: web::Query<AuditFilter>,
+) -> Result<HttpResponse, AppError> {
+    let limit = page.limit();
+    let after = page.after_id()?;
+    let with_total = page.with_total.unwrap_or(false);
+    let filter = filter.into_inner();
+    let result = db::run(&state.pool, move |conn| {
+        let scoped = || {
+            let mut q = audit_log::table
+                .filter(audit_log::account_id.eq(actor.account_id.clone()))
+                .into_boxed();
+            if !actor.is_manager() {
+                q = q.filter(audit_log::actor_id.eq(actor.user_id.clone()));
+            }
+            if let Some(t) = &filter.entity_type {
+                q = q.filter(audit_log::entity_type.eq(t.clone()));
+            }
+            if let Some(id) = &filter.entity_id {
+                q = q.filter(audit_log::entity_id.eq(id.clone()));
+            }
+            q
+        };
+        let total = if with_total {
+            Some(scoped().count().get_result::<i64>(conn)?)
+        } else {
+            None
+        };
+        let mut q = scoped();
+        if let Some(after) = after {
+            q = q.filter(audit_log::id.lt(after));
+        }
+        let rows: Vec<AuditRow> = q.order(audit_log::id.desc()).limit(limit + 1).load(conn)?;
+        let entries: Vec<AuditEntry> = rows.into_iter().map(AuditEntry::from).collect();
+        Ok(page_by_id(entries, limit, total, |e| &e.id))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(result))
+}

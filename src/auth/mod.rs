@@ -1,0 +1,138 @@
+//! Authentication: access tokens, refresh-token sessions, personal API tokens and the
+//! `Actor` extractor that every protected handler takes.
+
+pub mod api_tokens;
+pub mod jwt;
+pub mod password;
+pub mod routes;
+pub mod sessions;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use base64::Engine;
+use diesel::prelude::*;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::access::{Actor, Privileges, Role};
+use crate::db::schema::{api_tokens as at, users};
+use crate::db::{self, DbConnection};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Personal API tokens carry this prefix, so the extractor knows not to parse them as JWTs.
+pub const API_TOKEN_PREFIX: &str = "crm_pat_";
+
+/// 32 random bytes, URL-safe.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Tokens are stored as SHA-256 digests and looked up by digest: the database compares
+/// digests, never secrets, so a lookup leaks nothing about the token through timing.
+pub fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn unauthorized() -> AppError {
+    AppError::Unauthorized("Missing or invalid bearer token.".into())
+}
+
+enum Credential {
+    Jwt { user_id: String, account_id: String },
+    ApiToken { digest: String },
+}
+
+impl FromRequest for Actor {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Actor, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let bearer = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(|t| t.trim().to_owned());
+        Box::pin(async move {
+            let state = state.ok_or_else(|| AppError::Internal("app state missing".into()))?;
+            let token = bearer.filter(|t| !t.is_empty()).ok_or_else(unauthorized)?;
+            let credential = if token.starts_with(API_TOKEN_PREFIX) {
+                Credential::ApiToken {
+                    digest: token_digest(&token),
+                }
+            } else {
+                let claims = state.jwt.verify(&token)?;
+                Credential::Jwt {
+                    user_id: claims.sub,
+                    account_id: claims.acc,
+                }
+            };
+            db::run(&state.pool, move |conn| load_actor(conn, credential)).await
+        })
+    }
+}
+
+type ActorRow = (String, String, String, i64, bool);
+
+/// Loads the user on every request, so deactivation and role changes apply at once.
+fn load_actor(conn: &mut DbConnection, credential: Credential) -> Result<Actor, AppError> {
+    let columns = (
+        users::id,
+        users::account_id,
+        users::role,
+        users::privileges,
+        users::active,
+    );
+    let (row, via_api_token): (Option<ActorRow>, bool) = match credential {
+        Credential::Jwt {
+            user_id,
+            account_id,
+        } => {
+            let row = users::table
+                .filter(users::id.eq(user_id))
+                .filter(users::account_id.eq(account_id))
+                .select(columns)
+                .first::<ActorRow>(conn)
+                .optional()?;
+            (row, false)
+        }
+        Credential::ApiToken { digest } => {
+            let now = crate::http::now();
+            let row = at::table
+                .inner_join(users::table.on(users::id.eq(at::user_id)))
+                .filter(at::token_hash.eq(digest))
+                .filter(at::expires_at.is_null().or(at::expires_at.gt(now)))
+                .select(columns)
+                .first::<ActorRow>(conn)
+                .optional()?;
+            (row, true)
+        }
+    };
+    let (user_id, account_id, role, privileges, active) = row.ok_or_else(unauthorized)?;
+    let role = Role::parse(&role).ok_or_else(|| AppError::Internal(format!("bad role {role}")))?;
+    if !active {
+        return Err(AppError::Unauthorized("This user is deactivated.".into()));
+    }
+    // Focused users may not hold personal tokens; one issued before a role change dies here.
+    if via_api_token && role == Role::Focused {
+        return Err(unauthorized());
+    }
+    Ok(Actor {
+        user_id,
+        account_id,
+        role,
+        privileges: Privileges(privileges),
+        via_api_token,
+    })
+}

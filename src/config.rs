@@ -1,0 +1,104 @@
+//! Settings from the environment (and the equivalent command-line flags).
+
+use std::time::Duration;
+
+use clap::Args;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AppEnv {
+    Development,
+    Production,
+    Test,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Every setting has an environment variable; values are never echoed back (`hide_env_values`).
+#[derive(Clone, Args)]
+#[command(next_help_heading = "Settings")]
+pub struct Settings {
+    /// `sqlite://<path>` or `postgres://…`
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://./data/crm.sqlite3",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// Address to listen on.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind_addr: String,
+    /// HS256 signing secret (at least 32 bytes); required unless APP_ENV=development.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    #[arg(long, env = "APP_ENV", value_enum, default_value = "development")]
+    pub app_env: AppEnv,
+    /// Whether `POST /v1/auth/signup` creates accounts.
+    #[arg(long, env = "ALLOW_SIGNUP", default_value_t = true, action = clap::ArgAction::Set)]
+    pub allow_signup: bool,
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+    /// Issuer and audience of access tokens.
+    #[arg(long, env = "JWT_ISSUER", default_value = "crm-api")]
+    pub jwt_issuer: String,
+    #[arg(long, env = "ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+    #[arg(long, env = "REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub refresh_token_ttl_secs: u64,
+    /// Largest accepted JSON body in bytes (413 above it).
+    #[arg(long, env = "JSON_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    pub json_body_limit: usize,
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 10)]
+    pub db_pool_size: u32,
+    /// How long a request waits for a database connection before answering 503.
+    #[arg(long, env = "DB_TIMEOUT_SECS", default_value_t = 5)]
+    pub db_timeout_secs: u64,
+    /// Login attempts allowed per email per minute (and 3x that per client IP).
+    #[arg(long, env = "LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
+    pub login_attempts_per_minute: u32,
+    /// Comma-separated origins allowed by CORS; empty means no cross-origin access.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "")]
+    pub cors_allowed_origins: String,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field(
+                "database",
+                &self.database_url.split(':').next().unwrap_or(""),
+            )
+            .field("bind_addr", &self.bind_addr)
+            .field("app_env", &self.app_env)
+            .field("allow_signup", &self.allow_signup)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    pub fn db_timeout(&self) -> Duration {
+        Duration::from_secs(self.db_timeout_secs.max(1))
+    }
+
+    /// The signing secret, or an error that stops start-up outside development.
+    pub fn resolve_jwt_secret(&self) -> Result<Vec<u8>, String> {
+        match &self.jwt_secret {
+            Some(s) if s.len() >= 32 => Ok(s.as_bytes().to_vec()),
+            Some(_) => Err("JWT_SECRET must be at least 32 bytes".into()),
+            None if self.app_env != AppEnv::Development => {
+                Err("JWT_SECRET is required when APP_ENV is not development".into())
+            }
+            None => {
+                tracing::warn!("JWT_SECRET is not set: using a random secret (development only; tokens die with the process)");
+                use rand::RngCore;
+                let mut bytes = vec![0u8; 32];
+                rand::rng().fill_bytes(&mut bytes);
+                Ok(bytes)
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+// Hand-kept to match migrations/{postgres,sqlite}; both backends share these types.
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        name -> Text,
+        default_contact_access -> Text,
+        contact_statuses -> Text,
+        lead_sources -> Text,
+        deal_stages -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        account_id -> Text,
+        email -> Text,
+        email_lower -> Text,
+        password_hash -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        role -> Text,
+        privileges -> BigInt,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    offices (id) {
+        id -> Text,
+        account_id -> Text,
+        name -> Text,
+        address -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    office_memberships (user_id, office_id) {
+        user_id -> Text,
+        office_id -> Text,
+        account_id -> Text,
+        permission -> Text,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        account_id -> Text,
+        user_id -> Text,
+        family_id -> Text,
+        token_hash -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        account_id -> Text,
+        user_id -> Text,
+        name -> Text,
+        token_hash -> Text,
+        prefix -> Text,
+        expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        account_id -> Text,
+        actor_id -> Nullable<Text>,
+        action -> Text,
+        entity_type -> Text,
+        entity_id -> Text,
+        changes -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(users -> accounts (account_id));
+diesel::joinable!(offices -> accounts (account_id));
+diesel::joinable!(office_memberships -> offices (office_id));
+diesel::joinable!(office_memberships -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    users,
+    offices,
+    office_memberships,
+    refresh_tokens,
+    api_tokens,
+    audit_log,
+);

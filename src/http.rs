@@ -1,0 +1,241 @@
+//! Request and response plumbing shared by every resource: the validating JSON extractor,
+//! partial-update fields, ETags and keyset pages.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use base64::Engine;
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// JSON body that is checked at the edge: content type (415), size (413), syntax (400),
+/// shape and unknown fields (422 naming the field), then `validator` rules (422).
+pub struct ValidJson<T>(pub T);
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.settings.json_body_limit)
+            .unwrap_or(1024 * 1024);
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let essence = v
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                essence == "application/json" || essence.ends_with("+json")
+            })
+            .unwrap_or(false);
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json {
+                return Err(AppError::UnsupportedMediaType);
+            }
+            if declared.is_some_and(|n| n > limit) {
+                return Err(AppError::PayloadTooLarge);
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk =
+                    chunk.map_err(|e| AppError::BadRequest(format!("cannot read body: {e}")))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(AppError::PayloadTooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let value = parse_json::<T>(&body)?;
+            value.validate()?;
+            Ok(ValidJson(value))
+        })
+    }
+}
+
+/// Syntax errors are 400; well-formed JSON of the wrong shape is 422 with the field path.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = if path == "." || path.is_empty() {
+                    "body".to_owned()
+                } else {
+                    path
+                };
+                AppError::field(&field, strip_position(&inner.to_string()))
+            }
+            _ => AppError::BadRequest(format!("Malformed JSON: {inner}")),
+        }
+    })?;
+    // Trailing characters after the document are a syntax error too.
+    de.end()
+        .map_err(|e| AppError::BadRequest(format!("Malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// For PATCH fields: absent -> `None`, `null` -> `Some(None)`, a value -> `Some(Some(v))`.
+pub fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+/// Strong ETag of a versioned record.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// The version an `If-Match` header asks for: `None` when absent or `*`.
+/// A header that names no version of ours can never match, so it is a 412.
+pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, AppError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| AppError::PreconditionFailed)?
+        .trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let tag = text.strip_prefix("W/").unwrap_or(text);
+    tag.trim_matches('"')
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| AppError::PreconditionFailed)
+}
+
+/// Checks `If-Match` against the version the caller is about to change.
+pub fn check_if_match(req: &HttpRequest, current: i64) -> Result<(), AppError> {
+    match if_match(req)? {
+        Some(v) if v != current => Err(AppError::PreconditionFailed),
+        _ => Ok(()),
+    }
+}
+
+pub fn ok_with_etag<T: Serialize>(version: i64, body: &T) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(version)))
+        .json(body)
+}
+
+pub fn created<T: Serialize>(location: String, body: &T) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header((header::LOCATION, location))
+        .json(body)
+}
+
+/// Paging parameters shared by every list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, clamped to 1..200 (default 50).
+    pub limit: Option<i64>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Also count all matching rows (`total`).
+    pub with_total: Option<bool>,
+}
+
+impl PageParams {
+    pub fn limit(&self) -> i64 {
+        self.limit.unwrap_or(50).clamp(1, 200)
+    }
+
+    /// Decodes a cursor that holds the last id of the previous page.
+    pub fn after_id(&self) -> Result<Option<String>, AppError> {
+        self.cursor.as_deref().map(decode_id_cursor).transpose()
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+    /// Number of matching rows when `with_total=true`, else `null`.
+    pub total: Option<i64>,
+}
+
+pub fn encode_id_cursor(id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("id:{id}"))
+}
+
+pub fn decode_id_cursor(cursor: &str) -> Result<String, AppError> {
+    let bad = || AppError::BadRequest("Invalid cursor.".into());
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let id = text.strip_prefix("id:").ok_or_else(bad)?;
+    uuid::Uuid::parse_str(id).map_err(|_| bad())?;
+    Ok(id.to_owned())
+}
+
+/// Builds a page from `limit + 1` fetched rows ordered by id.
+pub fn page_by_id<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    total: Option<i64>,
+    id: impl Fn(&T) -> &str,
+) -> Page<T> {
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| encode_id_cursor(id(r)))
+    } else {
+        None
+    };
+    Page {
+        data: rows,
+        next_cursor,
+        total,
+    }
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Current UTC time at microsecond precision (what PostgreSQL stores).
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+pub fn utc(ts: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_naive_utc_and_offset(ts, chrono::Utc)
+}

@@ -1,0 +1,16 @@
+//! crm-api: a multi-tenant CRM backend whose access rules live in SQL.
+
+pub mod access;
+pub mod account;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod offices;
+pub mod openapi;
+pub mod state;
+pub mod users;

@@ -1,0 +1,90 @@
+//! `crm-api [serve] | migrate | openapi`
+
+use std::process::ExitCode;
+
+use actix_web::HttpServer;
+use clap::{Parser, Subcommand};
+use crm_api::app;
+use crm_api::config::{LogFormat, Settings};
+
+#[derive(Parser)]
+#[command(name = "crm-api", version, about = "Multi-tenant CRM backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply migrations and serve HTTP (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document (regenerates openapi/openapi.json).
+    Openapi,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        match serde_json::to_string_pretty(&app::openapi_doc()) {
+            Ok(text) => {
+                println!("{text}");
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => {
+                eprintln!("cannot render the OpenAPI document: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    init_logging(cli.settings.log_format);
+    let result = match cli.command {
+        Some(Command::Migrate) => migrate_only(cli.settings),
+        _ => serve(cli.settings),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn migrate_only(settings: Settings) -> Result<(), String> {
+    let state = app::state(settings)?;
+    let applied = app::migrate(&state)?;
+    tracing::info!(applied, "migrations applied");
+    Ok(())
+}
+
+fn serve(settings: Settings) -> Result<(), String> {
+    tracing::info!(?settings, "starting");
+    let bind = settings.bind_addr.clone();
+    let state = app::state(settings)?;
+    let applied = app::migrate(&state)?;
+    tracing::info!(applied, "migrations applied");
+    actix_web::rt::System::new().block_on(async move {
+        let server = HttpServer::new(move || app::build(state.clone()))
+            .shutdown_timeout(10)
+            .bind(&bind)
+            .map_err(|e| format!("cannot bind {bind}: {e}"))?;
+        tracing::info!(addr = %bind, "listening; Swagger UI at /swagger-ui/");
+        server.run().await.map_err(|e| format!("server error: {e}"))
+    })
+}

@@ -1,0 +1,377 @@
+//! `/v1/offices` and `/v1/users/{id}/offices`.
+
+use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::memberships;
+use super::model::*;
+use crate::access::Actor;
+use crate::audit::{self, AuditCtx};
+use crate::db::schema::offices;
+use crate::db::{self, DbConnection};
+use crate::error::AppError;
+use crate::http::{
+    created, if_match, new_id, now, ok_with_etag, page_by_id, Page, PageParams, ValidJson,
+};
+use crate::state::AppState;
+
+fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<OfficeRow, AppError> {
+    offices::table
+        .filter(offices::account_id.eq(&actor.account_id))
+        .filter(offices::id.eq(id))
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound)
+}
+
+/// Offices of the account (every member may list them), oldest first.
+#[utoipa::path(
+    tag = "offices",
+    params(PageParams),
+    responses(
+        (status = 200, body = Page<OfficeView>),
+        (status = 400, description = "Malformed query or cursor"),
+        (status = 401, description = "Missing or invalid token"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/offices")]
+pub async fn list_offices(
+    state: web::Data<AppState>,
+    actor: Actor,
+    page: web::Query<PageParams>,
+) -> Result<HttpResponse, AppError> {
+    let (limit, after, with_total) = (
+        page.limit(),
+        page.after_id()?,
+        page.with_total.unwrap_or(false),
+    );
+    let page = db::run(&state.pool, move |conn| {
+        let scoped = || {
+            offices::table
+                .filter(offices::account_id.eq(actor.account_id.clone()))
+                .into_boxed()
+        };
+        let total = if with_total {
+            Some(scoped().count().get_result::<i64>(conn)?)
+        } else {
+            None
+        };
+        let mut q = scoped();
+        if let Some(after) = after {
+            q = q.filter(offices::id.gt(after));
+        }
+        let rows: Vec<OfficeRow> = q.order(offices::id.asc()).limit(limit + 1).load(conn)?;
+        Ok(page_by_id(
+            rows.iter().map(OfficeView::from).collect(),
+            limit,
+            total,
+            |v: &OfficeView| &v.id,
+        ))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Creates an office (owner/admin).
+#[utoipa::path(
+    tag = "offices",
+    request_body = NewOffice,
+    responses(
+        (status = 201, body = OfficeView, headers(("Location" = String))),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Caller is not owner or admin"),
+        (status = 413, description = "Body too large"),
+        (status = 415, description = "Body is not JSON"),
+        (status = 422, description = "Invalid or unknown fields"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/offices")]
+pub async fn create_office(
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: ValidJson<NewOffice>,
+) -> Result<HttpResponse, AppError> {
+    actor.require_manager()?;
+    let input = body.0;
+    let row = db::write(&state.pool, move |conn| {
+        let at = now();
+        let row = OfficeRow {
+            id: new_id(),
+            account_id: actor.account_id.clone(),
+            name: input.name,
+            address: input.address,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        };
+        diesel::insert_into(offices::table)
+            .values(&row)
+            .execute(conn)?;
+        audit::record(
+            conn,
+            &AuditCtx::from(&actor),
+            "office",
+            &row.id,
+            None,
+            Some(&OfficeView::from(&row)),
+        )?;
+        Ok(row)
+    })
+    .await?;
+    Ok(created(
+        format!("/v1/offices/{}", row.id),
+        &OfficeView::from(&row),
+    ))
+}
+
+/// One office.
+#[utoipa::path(
+    tag = "offices",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = OfficeView, headers(("ETag" = String))),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 404, description = "No such office in this account"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/offices/{id}")]
+pub async fn get_office(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner().to_string();
+    let row = db::run(&state.pool, move |conn| find(conn, &actor, &id)).await?;
+    Ok(ok_with_etag(row.version, &OfficeView::from(&row)))
+}
+
+/// Renames an office or changes its address (owner/admin).
+#[utoipa::path(
+    tag = "offices",
+    request_body = OfficePatch,
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "ETag from GET")),
+    responses(
+        (status = 200, body = OfficeView, headers(("ETag" = String))),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Caller is not owner or admin"),
+        (status = 404, description = "No such office in this account"),
+        (status = 412, description = "If-Match does not match"),
+        (status = 413, description = "Body too large"),
+        (status = 415, description = "Body is not JSON"),
+        (status = 422, description = "Invalid or unknown fields"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/offices/{id}")]
+pub async fn patch_office(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+    body: ValidJson<OfficePatch>,
+) -> Result<HttpResponse, AppError> {
+    actor.require_manager()?;
+    let id = id.into_inner().to_string();
+    let patch = body.0;
+    let wanted = if_match(&req)?;
+    let row = db::write(&state.pool, move |conn| {
+        let before = find(conn, &actor, &id)?;
+        if wanted.is_some_and(|v| v != before.version) {
+            return Err(AppError::PreconditionFailed);
+        }
+        let mut next = before.clone();
+        if let Some(name) = patch.name {
+            next.name = name;
+        }
+        if let Some(address) = patch.address {
+            next.address = address;
+        }
+        next.version += 1;
+        next.updated_at = now();
+        let changed = diesel::update(
+            offices::table
+                .filter(offices::id.eq(&before.id))
+                .filter(offices::version.eq(before.version)),
+        )
+        .set((
+            offices::name.eq(&next.name),
+            offices::address.eq(&next.address),
+            offices::version.eq(next.version),
+            offices::updated_at.eq(next.updated_at),
+        ))
+        .execute(conn)?;
+        if changed == 0 {
+            return Err(AppError::PreconditionFailed);
+        }
+        let ctx = AuditCtx::from(&actor);
+        audit::record(
+            conn,
+            &ctx,
+            "office",
+            &next.id,
+            Some(&OfficeView::from(&before)),
+            Some(&OfficeView::from(&next)),
+        )?;
+        Ok(next)
+    })
+    .await?;
+    Ok(ok_with_etag(row.version, &OfficeView::from(&row)))
+}
+
+/// Deletes an office (owner/admin). Its memberships go with it; contacts of the office
+/// stay, with no office.
+#[utoipa::path(
+    tag = "offices",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Caller is not owner or admin"),
+        (status = 404, description = "No such office in this account"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/offices/{id}")]
+pub async fn delete_office(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    actor.require_manager()?;
+    let id = id.into_inner().to_string();
+    db::write(&state.pool, move |conn| {
+        let before = find(conn, &actor, &id)?;
+        diesel::delete(offices::table.filter(offices::id.eq(&before.id))).execute(conn)?;
+        audit::record(
+            conn,
+            &AuditCtx::from(&actor),
+            "office",
+            &before.id,
+            Some(&OfficeView::from(&before)),
+            None,
+        )
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A user's office memberships (owner/admin, or the user itself).
+#[utoipa::path(
+    tag = "offices",
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, body = Vec<Membership>),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Another user's memberships, and the caller is not owner or admin"),
+        (status = 404, description = "No such user in this account"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/users/{id}/offices")]
+pub async fn list_user_offices(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner().to_string();
+    let list = db::run(&state.pool, move |conn| {
+        let user = crate::users::queries::find(conn, &actor, &id)?;
+        if !actor.is_manager() && user.id != actor.user_id {
+            return Err(AppError::forbidden(
+                "Only owner, admin or the user may see these memberships.",
+            ));
+        }
+        memberships::list_for_user(conn, &actor.account_id, &user.id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Grants a user a permission in an office (owner/admin): 201 when the membership is new,
+/// 200 when it changed.
+#[utoipa::path(
+    tag = "offices",
+    request_body = MembershipIn,
+    params(("id" = Uuid, Path, description = "User id"), ("office_id" = Uuid, Path)),
+    responses(
+        (status = 200, body = Membership),
+        (status = 201, body = Membership, headers(("Location" = String))),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Caller is not owner or admin"),
+        (status = 404, description = "No such user or office in this account"),
+        (status = 413, description = "Body too large"),
+        (status = 415, description = "Body is not JSON"),
+        (status = 422, description = "Invalid permission"),
+    ),
+    security(("bearer" = []))
+)]
+#[put("/users/{id}/offices/{office_id}")]
+pub async fn put_membership(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<(Uuid, Uuid)>,
+    body: ValidJson<MembershipIn>,
+) -> Result<HttpResponse, AppError> {
+    actor.require_manager()?;
+    let (user_id, office_id) = path.into_inner();
+    let (user_id, office_id) = (user_id.to_string(), office_id.to_string());
+    let permission = body.0.permission;
+    let (membership, was_created) = db::write(&state.pool, move |conn| {
+        let user = crate::users::queries::find(conn, &actor, &user_id)?;
+        let office = find(conn, &actor, &office_id)?;
+        memberships::upsert(
+            conn,
+            &AuditCtx::from(&actor),
+            &user.id,
+            &office.id,
+            permission,
+        )
+    })
+    .await?;
+    if was_created {
+        let location = format!(
+            "/v1/users/{}/offices/{}",
+            membership.user_id, membership.office_id
+        );
+        Ok(created(location, &membership))
+    } else {
+        Ok(HttpResponse::Ok().json(membership))
+    }
+}
+
+/// Removes a user's membership in an office (owner/admin).
+#[utoipa::path(
+    tag = "offices",
+    params(("id" = Uuid, Path, description = "User id"), ("office_id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Caller is not owner or admin"),
+        (status = 404, description = "No such user, office or membership in this account"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/users/{id}/offices/{office_id}")]
+pub async fn delete_membership(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, AppError> {
+    actor.require_manager()?;
+    let (user_id, office_id) = path.into_inner();
+    let (user_id, office_id) = (user_id.to_string(), office_id.to_string());
+    db::write(&state.pool, move |conn| {
+        let user = crate::users::queries::find(conn, &actor, &user_id)?;
+        let office = find(conn, &actor, &office_id)?;
+        memberships::remove(conn, &AuditCtx::from(&actor), &user.id, &office.id)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,675 @@
+//! `/v1/me`, `/v1/users`, `/v1/users/bulk`, `/v1/roles`.
+
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::model::*;
+use super::queries::{check_privileges, find, guard_manage, save};
+use crate::access::{Actor, OfficePermission, Privilege, Privileges, Role};
+use crate::audit::{self, AuditCtx};
+use crate::auth::password;
+use crate::db::schema::{offices, users};
+use crate::db::{self, DbConnection};
+use crate::error::AppError;
+use crate::http::{
+    check_if_match, created, new_id, now, ok_with_etag, page_by_id, parse_json, Page, PageParams,
+    ValidJson,
+};
+use crate::offices::memberships;
+use crate::state::AppState;
+
+fn view_for(actor: &Actor, row: &UserRow) -> UserView {
+    if actor.is_manager() || actor.user_id == row.id {
+        UserView::full(row)
+    } else {
+        UserView::basic(row)
+    }
+}
+
+/// The caller's own profile.
+#[utoipa::path(
+    tag = "me",
+    responses(
+        (status = 200, body = UserView, headers(("ETag" = String))),
+        (status = 401, description = "Missing or invalid token"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/me")]
+pub async fn get_me(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, AppError> {
+    let row = db::run(&state.pool, move |conn| {
+        find(conn, &actor, &actor.user_id.clone())
+    })
+    .await?;
+    Ok(ok_with_etag(row.version, &UserView::full(&row)))
+}
+
+/// Edits the caller's own profile. Changing `email` or `password` needs `current_password`
+/// (422 when missing or wrong); a new password ends all the caller's refresh sessions.
+#[utoipa::path(
+    tag = "me",
+    request_body = MePatch,
+    params(("If-Match" = Option<String>, Header, description = "ETag from GET /v1/me")),
+    responses(
+        (status = 200, body = UserView, headers(("ETag" = String))),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 409, description = "Email already registered"),
+        (status = 412, description = "If-Match does not match"),
+        (status = 413, description = "Body too large"),
+        (status = 415, description = "Body is not JSON"),
+        (status = 422, description = "Invalid fields, unknown fields, or wrong current_password"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/me")]
+pub async fn patch_me(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: ValidJson<MePatch>,
+) -> Result<HttpResponse, AppError> {
+    let patch = body.0;
+    let a = actor.clone();
+    let before = db::run(&state.pool, move |conn| find(conn, &a, &a.user_id.clone())).await?;
+    check_if_match(&req, before.version)?;
+    // Password work runs before the transaction: argon2 is slow on purpose.
+    let needs_current = patch.password.is_some() || patch.email.is_some();
+    let (current, stored, new_password) = (
+        patch.current_password.clone(),
+        before.password_hash.clone(),
+        patch.password.clone(),
+    );
+    let new_hash = db::blocking(move || {
+        if needs_current {
+            match current {
+                None => {
+                    return Err(AppError::field(
+                        "current_password",
+                        "is required to change email or password",
+                    ))
+                }
+                Some(c) if !password::verify(&c, &stored) => {
+                    return Err(AppError::field("current_password", "is incorrect"))
+                }
+                Some(_) => {}
+            }
+        }
+        new_password.map(|p| password::hash(&p)).transpose()
+    })
+    .await?;
+    let row = db::write(&state.pool, move |conn| {
+        let mut next = before.clone();
+        if let Some(email) = patch.email {
+            next.email_lower = email.trim().to_lowercase();
+            next.email = email.trim().to_owned();
+        }
+        if let Some(hash) = new_hash {
+            next.password_hash = hash;
+        }
+        if let Some(v) = patch.first_name {
+            next.first_name = v;
+        }
+        if let Some(v) = patch.last_name {
+            next.last_name = v;
+        }
+        save(conn, &AuditCtx::from(&actor), &before, next)
+    })
+    .await?;
+    Ok(ok_with_etag(row.version, &UserView::full(&row)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserFilter {
+    /// Only users with this role.
+    pub role: Option<Role>,
+    /// Only active (or only deactivated) users.
+    pub active: Option<bool>,
+}
+
+/// Users of the account, oldest first. Owner and admin see every field; other members
+/// see the basic fields (`id, email, first_name, last_name, role, active`).
+#[utoipa::path(
+    tag = "users",
+    params(PageParams, UserFilter),
+    responses(
+        (status = 200, body = Page<UserView>),
+        (status = 400, description = "Malformed query or cursor"),
+        (status = 401, description = "Missing or invalid token"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    actor: Actor,
+    page: web::Query<PageParams>,
+    filter: web::Query<UserFilter>,
+) -> Result<HttpResponse, AppError> {
+    let (limit, after, with_total) = (
+        page.limit(),
+        page.after_id()?,
+        page.with_total.unwrap_or(false),
+    );
+    let filter = filter.into_inner();
+    let page = db::run(&state.pool, move |conn| {
+        let scoped = || {
+            let mut q = users::table
+                .filter(users::account_id.eq(actor.account_id.clone()))
+                .into_boxed();
+            if let Some(role) = filter.role {
+                q = q.filter(users::role.eq(role.as_str()));
+            }
+            if let Some(active) = filter.active {
+                q = q.filter(users::active.eq(active));
+            }
+            q
+        };
+        let total = if with_total {
+            Some(scoped().count().get_result::<i64>(conn)?)
+        } else {
+            None
+        };
+        let mut q = scoped();
+        if let Some(after) = after {
+            q = q.filter(users::id.gt(after));
+        }
+        let rows: Vec<UserRow> = q.order(users::id.asc()).limit(limit + 1).load(conn)?;
+        let views = rows.iter().map(|r| view_for(&actor, r)).collect();
+        Ok(page_by_id(views, limit, total, |v: &UserView| &v.id))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Adds a user (owner/admin). The role cannot be `owner`: ownership moves only by
+/// `POST /v1/account/transfer-ownership`.
+#[utoipa::path(
+    tag = "users",
+    request_body = NewUser,
+    responses(
+        (status = 201, body = UserView, headers(("Location" = String))),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Caller is not owner or admin"),
+        (status = 409, description = "Email already registered"),
+        (status = 413, description = "Body too large"),
+        (status = 415, description = "Body is not JSON"),
+        (status = 422, description = "Invalid fields (role owner, view_activity for a non-user role, …)"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/users")]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: ValidJson<NewUser>,
+) -> Result<HttpResponse, AppError> {
+    actor.require_manager()?;
+    let input = body.0;
+    if input.role == Role::Owner {
+        return Err(AppError::field(
+            "role",
+            "cannot be owner; use transfer-ownership",
+        ));
+    }
+    let privileges = Privileges::from_list(&input.privileges);
+    check_privileges(input.role, privileges)?;
+    let pw = input.password.clone();
+    let password_hash = db::blocking(move || password::hash(&pw)).await?;
+    let row = db::write(&state.pool, move |conn| {
+        let at = now();
+        let row = UserRow {
+            id: new_id(),
+            account_id: actor.account_id.clone(),
+            email: input.email.trim().to_owned(),
+            email_lower: input.email.trim().to_lowercase(),
+            password_hash,
+            first_name: input.first_name,
+            last_name: input.last_name,
+            role: input.role.as_str().into(),
+            privileges: privileges.0,
+            active: true,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        };
+        diesel::insert_into(users::table)
+            .values(&row)
+            .execute(conn)
+            .map_err(|e| match e {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => AppError::Conflict("This email is already registered.".into()),
+                other => other.into(),
+            })?;
+        audit::record(
+            conn,
+            &AuditCtx::from(&actor),
+            "user",
+            &row.id,
+            None,
+            Some(&UserView::full(&row)),
+        )?;
+        Ok(row)
+    })
+    .await?;
+    Ok(created(
+        format!("/v1/users/{}", row.id),
+        &UserView::full(&row),
+    ))
+}
+
+/// One user of the account (basic fields unless the caller is owner/admin or the user).
+#[utoipa::path(
+    tag = "users",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = UserView, headers(("ETag" = String))),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 404, description = "No such user in this account"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/users/{id}")]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner().to_string();
+    let a = actor.clone();
+    let row = db::run(&state.pool, move |conn| find(conn, &a, &id)).await?;
+    Ok(ok_with_etag(row.version, &view_for(&actor, &row)))
+}
+
+/// Applies a patch to a user as `actor` may (SPEC §1).
+fn apply_patch(
+    actor: &Actor,
+    before: &UserRow,
+    patch: UserPatch,
+    new_hash: Option<String>,
+) -> Result<UserRow, AppError> {
+    guard_manage(actor, before)?;
+    let mut next = before.clone();
+    let target_is_owner = before.role() == Role::Owner;
+    if let Some(role) = patch.role {
+        if role == Role::Owner && !target_is_owner {
+            return Err(AppError::field(
+                "role",
+                "cannot be owner; use transfer-ownership",
+            ));
+        }
+        if target_is_owner && role != Role::Owner {
+            return Err(AppError::forbidden(
+                "The owner cannot be demoted; use transfer-ownership.",
+            ));
+        }
+        next.role = role.as_str().into();
+        // view_activity belongs to role user only; it goes when the role does.
+        if role != Role::User && patch.privileges.is_none() {
+            next.privileges = Privileges(next.privileges)
+                .without(Privilege::ViewActivity)
+                .0;
+        }
+    }
+    if let Some(list) = patch.privileges {
+        next.privileges = Privileges::from_list(&list).0;
+    }
+    check_privileges(next.role(), Privileges(next.privileges))?;
+    if let Some(active) = patch.active {
+        if target_is_owner && !active {
+            return Err(AppError::forbidden("The owner cannot be deactivated."));
+        }
+        next.active = active;
+    }
+    if let Some(email) = patch.email {
+        next.email_lower = email.trim().to_lowercase();
+        next.email = email.trim().to_owned();
+    }
+    if let Some(v) = patch.first_name {
+        next.first_name = v;
+    }
+    if let Some(v) = patch.last_name {
+        next.last_name = v;
+    }
+    if let Some(hash) = new_hash {
+        next.password_hash = hash;
+    }
+    Ok(next)
+}
+
+/// Edits a user: names, email, role, privileges, active, password (owner/admin; an admin
+/// never edits the owner or itself). Deactivation ends the user's sessions at once.
+#[utoipa::path(
+    tag = "users",
+    request_body = UserPatch,
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "ETag from GET")),
+    responses(
+        (status = 200, body = UserView, headers(("ETag" = String))),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Not allowed for this caller and target"),
+        (status = 404, description = "No such user in this account"),
+        (status = 409, description = "Email already registered"),
+        (status = 412, description = "If-Match does not match"),
+        (status = 413, description = "Body too large"),
+        (status = 415, description = "Body is not JSON"),
+        (status = 422, description = "Invalid or unknown fields"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/users/{id}")]
+pub async fn patch_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+    body: ValidJson<UserPatch>,
+) -> Result<HttpResponse, AppError> {
+    actor.require_manager()?;
+    let id = id.into_inner().to_string();
+    let patch = body.0;
+    let new_password = patch.password.clone();
+    let new_hash =
+        db::blocking(move || new_password.map(|p| password::hash(&p)).transpose()).await?;
+    let wanted = crate::http::if_match(&req)?;
+    let row = db::write(&state.pool, move |conn| {
+        let before = find(conn, &actor, &id)?;
+        if wanted.is_some_and(|v| v != before.version) {
+            return Err(AppError::PreconditionFailed);
+        }
+        let next = apply_patch(&actor, &before, patch, new_hash)?;
+        save(conn, &AuditCtx::from(&actor), &before, next)
+    })
+    .await?;
+    Ok(ok_with_etag(row.version, &UserView::full(&row)))
+}
+
+/// Deletes a user (owner/admin; never the owner, an admin never itself). Their refresh
+/// sessions, API tokens and office memberships go with them; audit entries stay.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Not allowed for this caller and target"),
+        (status = 404, description = "No such user in this account"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/users/{id}")]
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    actor.require_manager()?;
+    let id = id.into_inner().to_string();
+    db::write(&state.pool, move |conn| {
+        let target = find(conn, &actor, &id)?;
+        guard_manage(&actor, &target)?;
+        if target.role() == Role::Owner || target.id == actor.user_id {
+            return Err(AppError::forbidden(
+                "The owner and yourself cannot be deleted.",
+            ));
+        }
+        diesel::delete(
+            users::table
+                .filter(users::id.eq(&target.id))
+                .filter(users::account_id.eq(&actor.account_id)),
+        )
+        .execute(conn)?;
+        audit::record(
+            conn,
+            &AuditCtx::from(&actor),
+            "user",
+            &target.id,
+            Some(&UserView::full(&target)),
+            None,
+        )?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Parsed `value` of a bulk request, checked once before any row changes.
+enum BulkChange {
+    Grant(Privileges),
+    Revoke(Privileges),
+    SetActive(bool),
+    SetOffice(String, OfficePermission),
+}
+
+fn parse_bulk_value(op: UserBulkOp, value: serde_json::Value) -> Result<BulkChange, AppError> {
+    let text = value.to_string();
+    let wrap = |e: AppError| match e {
+        AppError::Validation(errors) => {
+            let merged = errors.into_iter().map(|(k, v)| {
+                (
+                    if k == "body" {
+                        "value".into()
+                    } else {
+                        format!("value.{k}")
+                    },
+                    v,
+                )
+            });
+            AppError::Validation(merged.collect())
+        }
+        other => other,
+    };
+    Ok(match op {
+        UserBulkOp::GrantPrivileges => BulkChange::Grant(Privileges::from_list(
+            &parse_json::<Vec<Privilege>>(text.as_bytes()).map_err(wrap)?,
+        )),
+        UserBulkOp::RevokePrivileges => BulkChange::Revoke(Privileges::from_list(
+            &parse_json::<Vec<Privilege>>(text.as_bytes()).map_err(wrap)?,
+        )),
+        UserBulkOp::SetActive => {
+            BulkChange::SetActive(parse_json::<bool>(text.as_bytes()).map_err(wrap)?)
+        }
+        UserBulkOp::SetOfficePermission => {
+            let v = parse_json::<OfficePermissionValue>(text.as_bytes()).map_err(wrap)?;
+            BulkChange::SetOffice(v.office_id.to_string(), v.permission)
+        }
+    })
+}
+
+fn bulk_one(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    change: &BulkChange,
+) -> Result<BulkItemResult, AppError> {
+    let result = |result, detail: Option<&str>| BulkItemResult {
+        id: id.to_owned(),
+        result,
+        detail: detail.map(Into::into),
+    };
+    let Ok(before) = find(conn, actor, id) else {
+        return Ok(result(BulkOutcome::NotFound, None));
+    };
+    if let Err(AppError::Forbidden(m)) = guard_manage(actor, &before) {
+        return Ok(result(BulkOutcome::Forbidden, Some(&m)));
+    }
+    let ctx = AuditCtx::from(actor);
+    let mut next = before.clone();
+    match change {
+        BulkChange::Grant(p) => next.privileges |= p.0,
+        BulkChange::Revoke(p) => next.privileges &= !p.0,
+        BulkChange::SetActive(active) => {
+            if before.role() == Role::Owner && !active {
+                return Ok(result(
+                    BulkOutcome::Forbidden,
+                    Some("The owner cannot be deactivated."),
+                ));
+            }
+            next.active = *active;
+        }
+        BulkChange::SetOffice(office_id, permission) => {
+            memberships::upsert(conn, &ctx, &before.id, office_id, *permission)?;
+            return Ok(result(BulkOutcome::Ok, None));
+        }
+    }
+    if check_privileges(next.role(), Privileges(next.privileges)).is_err() {
+        return Ok(result(
+            BulkOutcome::Forbidden,
+            Some("view_activity can be granted to role user only"),
+        ));
+    }
+    save(conn, &ctx, &before, next)?;
+    Ok(result(BulkOutcome::Ok, None))
+}
+
+/// Changes many users in one transaction (owner/admin). Each id reports `ok`,
+/// `not_found` (missing or another account's) or `forbidden` (the owner for an admin,
+/// the caller itself for an admin, `view_activity` for a non-user role).
+#[utoipa::path(
+    tag = "users",
+    request_body = UserBulk,
+    responses(
+        (status = 200, body = BulkResult),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Caller is not owner or admin"),
+        (status = 404, description = "set_office_permission names an office not in this account"),
+        (status = 413, description = "Body too large"),
+        (status = 415, description = "Body is not JSON"),
+        (status = 422, description = "Invalid ids, op or value"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/users/bulk")]
+pub async fn bulk_users(
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: ValidJson<UserBulk>,
+) -> Result<HttpResponse, AppError> {
+    actor.require_manager()?;
+    let input = body.0;
+    let change = parse_bulk_value(input.op, input.value)?;
+    let result = db::write(&state.pool, move |conn| {
+        if let BulkChange::SetOffice(office_id, _) = &change {
+            let exists = offices::table
+                .filter(offices::account_id.eq(&actor.account_id))
+                .filter(offices::id.eq(office_id))
+                .count()
+                .get_result::<i64>(conn)?;
+            if exists == 0 {
+                return Err(AppError::NotFound);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut results = Vec::new();
+        for id in input.ids.iter().map(Uuid::to_string) {
+            if seen.insert(id.clone()) {
+                results.push(bulk_one(conn, &actor, &id, &change)?);
+            }
+        }
+        Ok(BulkResult { results })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// What a role may do (SPEC §1), for a "compare roles" screen.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RoleCapabilities {
+    pub manage_users: bool,
+    pub manage_offices: bool,
+    pub account_settings: bool,
+    pub delete_account: bool,
+    pub transfer_ownership: bool,
+    /// `all` (manage level on every contact), `rules` (SPEC §2 rules) or `own` (only owned).
+    pub contacts: String,
+    /// `all`, `own` or `none`.
+    pub delete_contacts: String,
+    pub list_users: bool,
+    pub edit_own_profile: bool,
+    pub api_tokens: bool,
+    /// `yes`, `privilege` (needs view_activity) or `never`.
+    pub activity: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RoleInfo {
+    pub role: Role,
+    pub capabilities: RoleCapabilities,
+    /// Privileges the role holds without a grant.
+    pub privileges_held: Vec<Privilege>,
+    /// Privileges owner/admin may grant to a user of this role.
+    pub privileges_grantable: Vec<Privilege>,
+}
+
+pub fn role_info(role: Role) -> RoleInfo {
+    let manager = role.is_manager();
+    let owner = role == Role::Owner;
+    let grantable: Vec<Privilege> = match role {
+        Role::Owner | Role::Admin => vec![],
+        Role::User => Privilege::ALL.to_vec(),
+        Role::Focused => Privilege::ALL
+            .iter()
+            .copied()
+            .filter(|p| *p != Privilege::ViewActivity)
+            .collect(),
+    };
+    RoleInfo {
+        role,
+        capabilities: RoleCapabilities {
+            manage_users: manager,
+            manage_offices: manager,
+            account_settings: manager,
+            delete_account: owner,
+            transfer_ownership: owner,
+            contacts: match role {
+                Role::Owner | Role::Admin => "all",
+                Role::User => "rules",
+                Role::Focused => "own",
+            }
+            .into(),
+            delete_contacts: match role {
+                Role::Owner | Role::Admin => "all",
+                Role::User => "none",
+                Role::Focused => "own",
+            }
+            .into(),
+            list_users: true,
+            edit_own_profile: true,
+            api_tokens: role != Role::Focused,
+            activity: match role {
+                Role::Owner | Role::Admin => "yes",
+                Role::User => "privilege",
+                Role::Focused => "never",
+            }
+            .into(),
+        },
+        privileges_held: if manager {
+            Privilege::ALL.to_vec()
+        } else {
+            vec![]
+        },
+        privileges_grantable: grantable,
+    }
+}
+
+/// Every role with its capabilities and the privileges it holds or may be granted.
+#[utoipa::path(
+    tag = "users",
+    responses(
+        (status = 200, body = Vec<RoleInfo>),
+        (status = 401, description = "Missing or invalid token"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/roles")]
+pub async fn list_roles(_actor: Actor) -> HttpResponse {
+    HttpResponse::Ok().json(Role::ALL.iter().map(|r| role_info(*r)).collect::<Vec<_>>())
+}
