@@ -75,26 +75,36 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
 
 /// Syntax errors are 400; well-formed JSON of the wrong shape is 422 with the field path.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+    // Well-formedness first, so `{} trailing` is a 400 whatever the target type wants.
+    let document: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| AppError::BadRequest(format!("Malformed JSON: {e}")))?;
+    // PostgreSQL text cannot hold NUL; refuse it the same way on every backend.
+    if let Some(path) = find_nul(&document, String::new()) {
+        let field = if path.is_empty() { "body".to_owned() } else { path };
+        return Err(AppError::field(&field, "must not contain NUL characters"));
+    }
+    serde_path_to_error::deserialize(document).map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = if path == "." || path.is_empty() {
-                    "body".to_owned()
-                } else {
-                    path
-                };
-                AppError::field(&field, strip_position(&inner.to_string()))
+        let field = if path == "." || path.is_empty() { "body".to_owned() } else { path };
+        AppError::field(&field, strip_position(&err.into_inner().to_string()))
+    })
+}
+
+fn find_nul(value: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value;
+    let join = |key: &str| if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+    match value {
+        Value::String(s) if s.contains('\0') => Some(path),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| find_nul(v, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(join("body"))
+            } else {
+                find_nul(v, join(k))
             }
-            _ => AppError::BadRequest(format!("Malformed JSON: {inner}")),
-        }
-    })?;
-    // Trailing characters after the document are a syntax error too.
-    de.end()
-        .map_err(|e| AppError::BadRequest(format!("Malformed JSON: {e}")))?;
-    Ok(value)
+        }),
+        _ => None,
+    }
 }
 
 fn strip_position(message: &str) -> String {

@@ -1,0 +1,24 @@
+//! Black-box tests through the real HTTP app on SQLite and, when TEST_DATABASE_URL is
+//! set, on PostgreSQL too. One binary for all of them (one link, shared build).
+
+mod helpers;
+
+mod account;
+mod api_tokens;
+mod auth;
+mod errors;
+mod offices;
+mod openapi;
+mod users;
+
+/// CI must exercise PostgreSQL: a CI run without TEST_DATABASE_URL fails here instead
+/// of passing on SQLite alone.
+#[test]
+fn ci_runs_postgres() {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        assert!(
+            std::env::var("TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty()),
+            "CI=true but TEST_DATABASE_URL is not set"
+        );
+    }
+}

@@ -1,0 +1,59 @@
+use crate::helpers::TestApp;
+
+/// The committed document must be exactly what the binary serves.
+/// Regenerate with `cargo run -- openapi > openapi/openapi.json`.
+#[actix_web::test]
+async fn committed_openapi_matches_the_served_document() {
+    let app = TestApp::sqlite().await;
+    let served = app.get("/api-docs/openapi.json").send().await;
+    assert_eq!(served.status, 200);
+    let served = served.json();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+    let committed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("openapi/openapi.json exists")).unwrap();
+    assert!(served == committed, "openapi/openapi.json is stale: run `cargo run -- openapi > openapi/openapi.json`");
+    assert_eq!(served["openapi"], "3.1.0");
+}
+
+#[actix_web::test]
+async fn every_route_is_documented_with_its_errors() {
+    let doc = serde_json::to_value(crm_api::app::openapi_doc()).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for expected in [
+        "/v1/auth/signup", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/logout", "/v1/me", "/v1/api-tokens",
+        "/v1/api-tokens/{id}", "/v1/account", "/v1/account/transfer-ownership", "/v1/users", "/v1/users/{id}",
+        "/v1/users/bulk", "/v1/roles", "/v1/users/{id}/offices", "/v1/users/{id}/offices/{office_id}",
+        "/v1/offices", "/v1/offices/{id}", "/v1/audit", "/healthz", "/readyz",
+    ] {
+        assert!(paths.contains_key(expected), "{expected} missing from the document");
+    }
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            for (status, resp) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert!(
+                        resp["content"]["application/problem+json"].is_object(),
+                        "{method} {path} {status} has no problem+json body"
+                    );
+                }
+            }
+            if op.get("security").is_some() {
+                assert!(responses.contains_key("401"), "{method} {path} is secured but documents no 401");
+            }
+        }
+    }
+}
+
+#[actix_web::test]
+async fn swagger_ui_is_served_offline() {
+    let app = TestApp::sqlite().await;
+    let page = app.get("/swagger-ui/").send().await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("swagger-ui"), "{}", page.text());
+    let redirect = app.get("/swagger-ui").send().await;
+    assert!(matches!(redirect.status, 301 | 302 | 307 | 308));
+    let init = app.get("/swagger-ui/swagger-initializer.js").send().await;
+    assert_eq!(init.status, 200);
+    assert!(init.text().contains("/api-docs/openapi.json"));
+}
