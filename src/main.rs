@@ -39,6 +39,8 @@ fn init_logging(format: LogFormat) {
 }
 
 fn main() -> ExitCode {
+    // A .env file in the working directory fills in variables the environment lacks.
+    let _ = dotenvy::dotenv();
     let cli = Cli::parse();
     if let Some(Command::Openapi) = cli.command {
         match serde_json::to_string_pretty(&app::openapi_doc()) {

@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# Build stage: release binary against Debian's libpq and libsqlite3.
+FROM rust:1-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev libsqlite3-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY migrations ./migrations
+RUN cargo build --release --locked --bin crm-api
+
+# Runtime stage: only the shared libraries, a non-root user and the binary.
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libpq5 libsqlite3-0 ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home /app crm \
+    && mkdir -p /app/data && chown -R crm /app
+COPY --from=build /src/target/release/crm-api /usr/local/bin/crm-api
+USER crm
+WORKDIR /app
+ENV BIND_ADDR=0.0.0.0:8080 \
+    APP_ENV=production \
+    LOG_FORMAT=json \
+    DATABASE_URL=sqlite:///app/data/crm.sqlite3
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
+ENTRYPOINT ["crm-api"]
+CMD ["serve"]
