@@ -14,51 +14,30 @@ use crate::config::Settings;
 use crate::db::{self, DbUrl, PoolOptions};
 use crate::error::AppError;
 use crate::state::{AppState, LoginLimiter};
-use crate::{account, audit, auth, health, offices, openapi, users};
+use crate::{account, audit, auth, contacts, health, notifications, offices, openapi, users};
 
 /// Everything a running service needs, built once at start-up.
 pub fn state(settings: Settings) -> Result<web::Data<AppState>, String> {
     let url = DbUrl::parse(&settings.database_url)?;
     let pool = db::build_pool(
         &url,
-        &PoolOptions {
-            max_size: settings.db_pool_size.max(1),
-            connect_timeout: settings.db_timeout(),
-        },
+        &PoolOptions { max_size: settings.db_pool_size.max(1), connect_timeout: settings.db_timeout() },
     )?;
     let secret = settings.resolve_jwt_secret()?;
-    let jwt = auth::jwt::JwtKeys::new(
-        &secret,
-        &settings.jwt_issuer,
-        settings.access_token_ttl_secs,
-    );
+    let jwt = auth::jwt::JwtKeys::new(&secret, &settings.jwt_issuer, settings.access_token_ttl_secs);
     let login_limiter = LoginLimiter::new(settings.login_attempts_per_minute);
-    Ok(web::Data::new(AppState {
-        pool,
-        settings,
-        jwt,
-        login_limiter,
-    }))
+    Ok(web::Data::new(AppState { pool, settings, jwt, login_limiter }))
 }
 
 /// Applies pending migrations (start-up and `crm-api migrate`).
 pub fn migrate(state: &AppState) -> Result<usize, String> {
-    let mut conn = state
-        .pool
-        .get()
-        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let mut conn = state.pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
     db::run_migrations(&mut conn)
 }
 
 /// Every route, registered with the OpenAPI document as it is mounted.
 fn routes() -> UtoipaApp<
-    impl ServiceFactory<
-        ServiceRequest,
-        Config = (),
-        Response = ServiceResponse,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
+    impl ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse, Error = actix_web::Error, InitError = ()>,
 > {
     App::new()
         .into_utoipa_app()
@@ -96,6 +75,20 @@ fn routes() -> UtoipaApp<
                 .service(offices::routes::get_office)
                 .service(offices::routes::patch_office)
                 .service(offices::routes::delete_office)
+                .service(contacts::routes::list_contacts)
+                .service(contacts::routes::create_contact)
+                // Fixed paths before /contacts/{id}.
+                .service(contacts::bulk::bulk_contacts)
+                .service(contacts::csv_io::import_contacts)
+                .service(contacts::csv_io::export_contacts)
+                .service(contacts::routes::get_contact)
+                .service(contacts::routes::patch_contact)
+                .service(contacts::routes::delete_contact)
+                .service(contacts::routes::contact_history)
+                .service(contacts::routes::contact_access)
+                .service(contacts::routes::contact_vcard)
+                .service(notifications::list_notifications)
+                .service(notifications::read_notification)
                 .service(audit::routes::list_audit),
         )
 }
@@ -127,15 +120,9 @@ pub fn build(
     openapi::finish(&mut doc);
     let cors = cors(&state.settings);
     app.app_data(state)
-        .app_data(
-            web::QueryConfig::default()
-                .error_handler(|e, _| AppError::BadRequest(e.to_string()).into()),
-        )
+        .app_data(web::QueryConfig::default().error_handler(|e, _| AppError::BadRequest(e.to_string()).into()))
         .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
-        .app_data(
-            web::JsonConfig::default()
-                .error_handler(|e, _| AppError::BadRequest(e.to_string()).into()),
-        )
+        .app_data(web::JsonConfig::default().error_handler(|e, _| AppError::BadRequest(e.to_string()).into()))
         .service(web::redirect("/swagger-ui", "/swagger-ui/"))
         .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", doc))
         .default_service(web::to(not_found))
@@ -145,8 +132,7 @@ pub fn build(
             async move {
                 let mut res = fut.await?;
                 if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-                    res.headers_mut()
-                        .insert(HeaderName::from_static("x-request-id"), value);
+                    res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
                 }
                 Ok(res)
             }
@@ -165,23 +151,10 @@ pub fn build(
 fn cors(settings: &Settings) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
-        .allowed_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::IF_MATCH,
-        ])
-        .expose_headers([
-            header::ETAG,
-            header::LOCATION,
-            HeaderName::from_static("x-request-id"),
-        ])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH])
+        .expose_headers([header::ETAG, header::LOCATION, HeaderName::from_static("x-request-id")])
         .max_age(600);
-    for origin in settings
-        .cors_allowed_origins
-        .split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-    {
+    for origin in settings.cors_allowed_origins.split(',').map(str::trim).filter(|o| !o.is_empty()) {
         cors = cors.allowed_origin(origin);
     }
     cors

@@ -22,12 +22,7 @@ pub enum LogFormat {
 #[command(next_help_heading = "Settings")]
 pub struct Settings {
     /// `sqlite://<path>` or `postgres://…`
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://./data/crm.sqlite3",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://./data/crm.sqlite3", hide_env_values = true)]
     pub database_url: String,
     /// Address to listen on.
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
@@ -52,6 +47,9 @@ pub struct Settings {
     /// Largest accepted JSON body in bytes (413 above it).
     #[arg(long, env = "JSON_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub json_body_limit: usize,
+    /// Largest accepted CSV import body in bytes.
+    #[arg(long, env = "IMPORT_BODY_LIMIT", default_value_t = 16 * 1024 * 1024)]
+    pub import_body_limit: usize,
     #[arg(long, env = "DB_POOL_SIZE", default_value_t = 10)]
     pub db_pool_size: u32,
     /// How long a request waits for a database connection before answering 503.
@@ -68,10 +66,7 @@ pub struct Settings {
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
-            .field(
-                "database",
-                &self.database_url.split(':').next().unwrap_or(""),
-            )
+            .field("database", &self.database_url.split(':').next().unwrap_or(""))
             .field("bind_addr", &self.bind_addr)
             .field("app_env", &self.app_env)
             .field("allow_signup", &self.allow_signup)
@@ -93,7 +88,9 @@ impl Settings {
                 Err("JWT_SECRET is required when APP_ENV is not development".into())
             }
             None => {
-                tracing::warn!("JWT_SECRET is not set: using a random secret (development only; tokens die with the process)");
+                tracing::warn!(
+                    "JWT_SECRET is not set: using a random secret (development only; tokens die with the process)"
+                );
                 use rand::RngCore;
                 let mut bytes = vec![0u8; 32];
                 rand::rng().fill_bytes(&mut bytes);

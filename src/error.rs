@@ -69,14 +69,11 @@ impl AppError {
     /// What the client is told. Causes of 5xx stay in the log.
     fn detail(&self) -> String {
         match self {
-            AppError::BadRequest(m)
-            | AppError::Unauthorized(m)
-            | AppError::Forbidden(m)
-            | AppError::Conflict(m) => m.clone(),
-            AppError::NotFound => "The resource does not exist or is not visible to you.".into(),
-            AppError::PreconditionFailed => {
-                "If-Match does not match the current ETag of the resource.".into()
+            AppError::BadRequest(m) | AppError::Unauthorized(m) | AppError::Forbidden(m) | AppError::Conflict(m) => {
+                m.clone()
             }
+            AppError::NotFound => "The resource does not exist or is not visible to you.".into(),
+            AppError::PreconditionFailed => "If-Match does not match the current ETag of the resource.".into(),
             AppError::PayloadTooLarge => "The request body is larger than allowed.".into(),
             AppError::UnsupportedMediaType => "The request body must be application/json.".into(),
             AppError::Validation(_) => "One or more fields are invalid.".into(),
@@ -189,11 +186,7 @@ impl From<validator::ValidationErrors> for AppError {
 fn collect_validation(errors: &validator::ValidationErrors, prefix: &str, out: &mut FieldErrors) {
     use validator::ValidationErrorsKind as Kind;
     for (field, kind) in errors.errors() {
-        let name = if prefix.is_empty() {
-            field.to_string()
-        } else {
-            format!("{prefix}.{field}")
-        };
+        let name = if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
         match kind {
             Kind::Field(list) => {
                 let messages = out.entry(name).or_default();

@@ -26,21 +26,13 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<AppState>>()
-            .map(|s| s.settings.json_body_limit)
-            .unwrap_or(1024 * 1024);
+        let limit = req.app_data::<web::Data<AppState>>().map(|s| s.settings.json_body_limit).unwrap_or(1024 * 1024);
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| {
-                let essence = v
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
+                let essence = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
                 essence == "application/json" || essence.ends_with("+json")
             })
             .unwrap_or(false);
@@ -59,8 +51,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|e| AppError::BadRequest(format!("cannot read body: {e}")))?;
+                let chunk = chunk.map_err(|e| AppError::BadRequest(format!("cannot read body: {e}")))?;
                 if body.len() + chunk.len() > limit {
                     return Err(AppError::PayloadTooLarge);
                 }
@@ -96,13 +87,9 @@ fn find_nul(value: &serde_json::Value, path: String) -> Option<String> {
     match value {
         Value::String(s) if s.contains('\0') => Some(path),
         Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| find_nul(v, format!("{path}[{i}]"))),
-        Value::Object(map) => map.iter().find_map(|(k, v)| {
-            if k.contains('\0') {
-                Some(join("body"))
-            } else {
-                find_nul(v, join(k))
-            }
-        }),
+        Value::Object(map) => {
+            map.iter().find_map(|(k, v)| if k.contains('\0') { Some(join("body")) } else { find_nul(v, join(k)) })
+        }
         _ => None,
     }
 }
@@ -134,18 +121,12 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, AppError> {
     let Some(value) = req.headers().get(header::IF_MATCH) else {
         return Ok(None);
     };
-    let text = value
-        .to_str()
-        .map_err(|_| AppError::PreconditionFailed)?
-        .trim();
+    let text = value.to_str().map_err(|_| AppError::PreconditionFailed)?.trim();
     if text == "*" {
         return Ok(None);
     }
     let tag = text.strip_prefix("W/").unwrap_or(text);
-    tag.trim_matches('"')
-        .parse::<i64>()
-        .map(Some)
-        .map_err(|_| AppError::PreconditionFailed)
+    tag.trim_matches('"').parse::<i64>().map(Some).map_err(|_| AppError::PreconditionFailed)
 }
 
 /// Checks `If-Match` against the version the caller is about to change.
@@ -157,15 +138,11 @@ pub fn check_if_match(req: &HttpRequest, current: i64) -> Result<(), AppError> {
 }
 
 pub fn ok_with_etag<T: Serialize>(version: i64, body: &T) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::ETAG, etag(version)))
-        .json(body)
+    HttpResponse::Ok().insert_header((header::ETAG, etag(version))).json(body)
 }
 
 pub fn created<T: Serialize>(location: String, body: &T) -> HttpResponse {
-    HttpResponse::Created()
-        .insert_header((header::LOCATION, location))
-        .json(body)
+    HttpResponse::Created().insert_header((header::LOCATION, location)).json(body)
 }
 
 /// Paging parameters shared by every list.
@@ -207,9 +184,7 @@ pub fn encode_id_cursor(id: &str) -> String {
 
 pub fn decode_id_cursor(cursor: &str) -> Result<String, AppError> {
     let bad = || AppError::BadRequest("Invalid cursor.".into());
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| bad())?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let id = text.strip_prefix("id:").ok_or_else(bad)?;
     uuid::Uuid::parse_str(id).map_err(|_| bad())?;
@@ -217,23 +192,14 @@ pub fn decode_id_cursor(cursor: &str) -> Result<String, AppError> {
 }
 
 /// Builds a page from `limit + 1` fetched rows ordered by id.
-pub fn page_by_id<T>(
-    mut rows: Vec<T>,
-    limit: i64,
-    total: Option<i64>,
-    id: impl Fn(&T) -> &str,
-) -> Page<T> {
+pub fn page_by_id<T>(mut rows: Vec<T>, limit: i64, total: Option<i64>, id: impl Fn(&T) -> &str) -> Page<T> {
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| encode_id_cursor(id(r)))
     } else {
         None
     };
-    Page {
-        data: rows,
-        next_cursor,
-        total,
-    }
+    Page { data: rows, next_cursor, total }
 }
 
 pub fn new_id() -> String {

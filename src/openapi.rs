@@ -24,6 +24,8 @@ Lists are keyset-paginated: pass `next_cursor` back as `cursor`.",
         (name = "offices", description = "Offices and per-office permissions"),
         (name = "account", description = "The tenant and its settings"),
         (name = "api-tokens", description = "Personal API tokens"),
+        (name = "contacts", description = "Contacts, scoped by SPEC §2 in every query"),
+        (name = "notifications", description = "The caller's notifications"),
         (name = "audit", description = "Audit log"),
         (name = "health", description = "Probes"),
     )
@@ -43,40 +45,24 @@ impl Modify for SecurityAndProblems {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT or crm_pat_ API token")
-                    .build(),
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT or crm_pat_ API token").build(),
             ),
         );
-        let problem = ContentBuilder::new()
-            .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
-                "Problem",
-            ))))
-            .build();
+        let problem =
+            ContentBuilder::new().schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("Problem")))).build();
         for item in doc.paths.paths.values_mut() {
-            let ops = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
+            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for op in ops.into_iter().flatten() {
                 for (status, response) in op.responses.responses.iter_mut() {
                     let is_error = status.starts_with('4') || status.starts_with('5');
                     if let (true, RefOr::T(resp)) = (is_error, response) {
                         if resp.content.is_empty() {
-                            resp.content
-                                .insert("application/problem+json".into(), problem.clone());
+                            resp.content.insert("application/problem+json".into(), problem.clone());
                         }
                     }
                 }
                 // Any request can meet an unreachable database or an internal error.
-                for (code, text) in [
-                    ("500", "Unexpected server error"),
-                    ("503", "Database unavailable"),
-                ] {
+                for (code, text) in [("500", "Unexpected server error"), ("503", "Database unavailable")] {
                     if !op.responses.responses.contains_key(code) {
                         let resp = utoipa::openapi::ResponseBuilder::new()
                             .description(text)

@@ -25,8 +25,7 @@ pub struct LoginLimiter {
 impl LoginLimiter {
     pub fn new(per_minute: u32) -> Self {
         let per_email = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-        let per_ip =
-            NonZeroU32::new(per_minute.max(1).saturating_mul(3)).unwrap_or(NonZeroU32::MIN);
+        let per_ip = NonZeroU32::new(per_minute.max(1).saturating_mul(3)).unwrap_or(NonZeroU32::MIN);
         LoginLimiter {
             by_email: Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_email))),
             by_ip: Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_ip))),

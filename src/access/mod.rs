@@ -1,8 +1,11 @@
 //! SPEC §1–§2 in one place: roles, privileges, levels and the authenticated actor.
 
+pub mod model;
 mod roles;
+pub mod scope;
 
 pub use roles::{DefaultContactAccess, Level, OfficePermission, Privilege, Privileges, Role};
+pub use scope::ContactScope;
 
 /// The authenticated caller. Only the auth extractor builds one, after loading the user
 /// from the database on this very request.
@@ -12,6 +15,8 @@ pub struct Actor {
     pub account_id: String,
     pub role: Role,
     pub privileges: Privileges,
+    /// The account's `default_contact_access`, read with the user on this request.
+    pub default_access: DefaultContactAccess,
     pub via_api_token: bool,
 }
 
@@ -29,9 +34,7 @@ impl Actor {
         if self.is_manager() {
             Ok(())
         } else {
-            Err(crate::error::AppError::forbidden(
-                "Only the owner or an admin may do this.",
-            ))
+            Err(crate::error::AppError::forbidden("Only the owner or an admin may do this."))
         }
     }
 }

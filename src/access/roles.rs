@@ -96,16 +96,44 @@ impl Privileges {
     }
 
     pub fn from_list(list: &[Privilege]) -> Self {
-        list.iter()
-            .fold(Privileges::default(), |acc, p| acc.with(*p))
+        list.iter().fold(Privileges::default(), |acc, p| acc.with(*p))
     }
 
     pub fn to_list(self) -> Vec<Privilege> {
-        Privilege::ALL
-            .iter()
-            .copied()
-            .filter(|p| self.contains(*p))
-            .collect()
+        Privilege::ALL.iter().copied().filter(|p| self.contains(*p)).collect()
+    }
+}
+
+impl Level {
+    /// The integer the SQL fragments compute: hidden 0 … manage 4.
+    pub fn rank(self) -> i32 {
+        self as i32
+    }
+
+    pub fn from_rank(rank: i32) -> Level {
+        match rank {
+            i32::MIN..=0 => Level::Hidden,
+            1 => Level::Limited,
+            2 => Level::View,
+            3 => Level::Edit,
+            _ => Level::Manage,
+        }
+    }
+}
+
+impl OfficePermission {
+    /// Stored in `office_memberships.level`: the contact level the grant gives.
+    pub fn level(self) -> i32 {
+        Level::from(self).rank()
+    }
+
+    pub fn from_level(level: i32) -> OfficePermission {
+        match Level::from_rank(level) {
+            Level::Hidden | Level::Limited => OfficePermission::None,
+            Level::View => OfficePermission::View,
+            Level::Edit => OfficePermission::Edit,
+            Level::Manage => OfficePermission::Manage,
+        }
     }
 }
 

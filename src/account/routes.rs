@@ -16,11 +16,7 @@ use crate::state::AppState;
 use crate::users::model::{UserRow, UserView};
 
 fn find(conn: &mut DbConnection, actor: &Actor) -> Result<AccountRow, AppError> {
-    accounts::table
-        .filter(accounts::id.eq(&actor.account_id))
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)
+    accounts::table.filter(accounts::id.eq(&actor.account_id)).first(conn).optional()?.ok_or(AppError::NotFound)
 }
 
 /// The caller's account and its settings (every member may read them).
@@ -33,10 +29,7 @@ fn find(conn: &mut DbConnection, actor: &Actor) -> Result<AccountRow, AppError> 
     security(("bearer" = []))
 )]
 #[get("/account")]
-pub async fn get_account(
-    state: web::Data<AppState>,
-    actor: Actor,
-) -> Result<HttpResponse, AppError> {
+pub async fn get_account(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, AppError> {
     let row = db::run(&state.pool, move |conn| find(conn, &actor)).await?;
     Ok(ok_with_etag(row.version, &row.view()))
 }
@@ -95,9 +88,7 @@ pub async fn patch_account(
         next.version += 1;
         next.updated_at = now();
         let changed = diesel::update(
-            accounts::table
-                .filter(accounts::id.eq(&before.id))
-                .filter(accounts::version.eq(before.version)),
+            accounts::table.filter(accounts::id.eq(&before.id)).filter(accounts::version.eq(before.version)),
         )
         .set((
             accounts::name.eq(&next.name),
@@ -112,14 +103,7 @@ pub async fn patch_account(
         if changed == 0 {
             return Err(AppError::PreconditionFailed);
         }
-        audit::record(
-            conn,
-            &AuditCtx::from(&actor),
-            "account",
-            &next.id,
-            Some(&before.view()),
-            Some(&next.view()),
-        )?;
+        audit::record(conn, &AuditCtx::from(&actor), "account", &next.id, Some(&before.view()), Some(&next.view()))?;
         Ok(next)
     })
     .await?;
@@ -138,14 +122,9 @@ pub async fn patch_account(
     security(("bearer" = []))
 )]
 #[delete("/account")]
-pub async fn delete_account(
-    state: web::Data<AppState>,
-    actor: Actor,
-) -> Result<HttpResponse, AppError> {
+pub async fn delete_account(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, AppError> {
     if actor.role != Role::Owner {
-        return Err(AppError::forbidden(
-            "Only the owner may delete the account.",
-        ));
+        return Err(AppError::forbidden("Only the owner may delete the account."));
     }
     let (account_id, user_id) = (actor.account_id.clone(), actor.user_id.clone());
     db::write(&state.pool, move |conn| {
@@ -189,9 +168,7 @@ pub async fn transfer_ownership(
     body: ValidJson<TransferOwnership>,
 ) -> Result<HttpResponse, AppError> {
     if actor.role != Role::Owner {
-        return Err(AppError::forbidden(
-            "Only the owner may transfer ownership.",
-        ));
+        return Err(AppError::forbidden("Only the owner may transfer ownership."));
     }
     let target_id = body.0.user_id.to_string();
     let out = db::write(&state.pool, move |conn| {
@@ -204,21 +181,12 @@ pub async fn transfer_ownership(
         }
         let old_owner = crate::users::queries::find(conn, &actor, &actor.user_id.clone())?;
         let ctx = AuditCtx::from(&actor);
-        let demote = |row: &UserRow, role: Role| UserRow {
-            role: role.as_str().into(),
-            ..row.clone()
-        };
-        let previous_owner =
-            crate::users::queries::save(conn, &ctx, &old_owner, demote(&old_owner, Role::Admin))?;
+        let demote = |row: &UserRow, role: Role| UserRow { role: role.as_str().into(), ..row.clone() };
+        let previous_owner = crate::users::queries::save(conn, &ctx, &old_owner, demote(&old_owner, Role::Admin))?;
         let owner = crate::users::queries::save(conn, &ctx, &target, demote(&target, Role::Owner))?;
         // Owner/admin hold every privilege implicitly; stored grants would only linger.
-        diesel::update(users::table.filter(users::id.eq(&owner.id)))
-            .set(users::privileges.eq(0i64))
-            .execute(conn)?;
-        Ok(OwnershipTransferred {
-            previous_owner: UserView::full(&previous_owner),
-            owner: UserView::full(&owner),
-        })
+        diesel::update(users::table.filter(users::id.eq(&owner.id))).set(users::privileges.eq(0i64)).execute(conn)?;
+        Ok(OwnershipTransferred { previous_owner: UserView::full(&previous_owner), owner: UserView::full(&owner) })
     })
     .await?;
     Ok(HttpResponse::Ok().json(out))

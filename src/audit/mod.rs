@@ -79,10 +79,7 @@ pub struct AuditCtx {
 
 impl From<&crate::access::Actor> for AuditCtx {
     fn from(a: &crate::access::Actor) -> Self {
-        AuditCtx {
-            account_id: a.account_id.clone(),
-            actor_id: Some(a.user_id.clone()),
-        }
+        AuditCtx { account_id: a.account_id.clone(), actor_id: Some(a.user_id.clone()) }
     }
 }
 
@@ -93,10 +90,7 @@ pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Map<String, Value>
     let old = before.and_then(Value::as_object).unwrap_or(&empty);
     let new = after.and_then(Value::as_object).unwrap_or(&empty);
     let mut out = Map::new();
-    for key in old
-        .keys()
-        .chain(new.keys().filter(|k| !old.contains_key(*k)))
-    {
+    for key in old.keys().chain(new.keys().filter(|k| !old.contains_key(*k))) {
         if IGNORED.contains(&key.as_str()) || (key == "id" && before.is_some() && after.is_some()) {
             continue;
         }
@@ -123,14 +117,7 @@ pub fn record<T: Serialize>(
     let before = to_value(before).map_err(|e| AppError::Internal(e.to_string()))?;
     let after = to_value(after).map_err(|e| AppError::Internal(e.to_string()))?;
     let changes = diff(before.as_ref(), after.as_ref());
-    record_changes(
-        conn,
-        ctx,
-        entity_type,
-        entity_id,
-        action_of(&before, &after),
-        changes,
-    )
+    record_changes(conn, ctx, entity_type, entity_id, action_of(&before, &after), changes)
 }
 
 fn action_of(before: &Option<Value>, after: &Option<Value>) -> AuditAction {
@@ -168,8 +155,6 @@ pub fn record_changes(
         changes: Value::Object(changes).to_string(),
         created_at: now(),
     };
-    diesel::insert_into(audit_log::table)
-        .values(&row)
-        .execute(conn)?;
+    diesel::insert_into(audit_log::table).values(&row).execute(conn)?;
     Ok(())
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{AuditEntry, AuditRow};
-use crate::access::Actor;
+use crate::access::{Actor, ContactScope, Level};
 use crate::db::{self, schema::audit_log};
 use crate::error::AppError;
 use crate::http::{page_by_id, Page, PageParams};
@@ -22,7 +22,8 @@ pub struct AuditFilter {
 }
 
 /// The audit log, newest first. Owner and admin see every entry of the account; everyone
-/// else sees only the entries they caused.
+/// else sees only the entries they caused, and of those about contacts only the ones
+/// about contacts they can still see at `view` or above.
 #[utoipa::path(
     tag = "audit",
     params(PageParams, AuditFilter),
@@ -46,11 +47,12 @@ pub async fn list_audit(
     let filter = filter.into_inner();
     let result = db::run(&state.pool, move |conn| {
         let scoped = || {
-            let mut q = audit_log::table
-                .filter(audit_log::account_id.eq(actor.account_id.clone()))
-                .into_boxed();
+            let mut q = audit_log::table.filter(audit_log::account_id.eq(actor.account_id.clone())).into_boxed();
             if !actor.is_manager() {
+                // Their own entries, and of those about contacts only the ones they still see.
+                let seen = ContactScope::of(&actor).contact_in(audit_log::entity_id, Level::View);
                 q = q.filter(audit_log::actor_id.eq(actor.user_id.clone()));
+                q = q.filter(audit_log::entity_type.ne("contact").or(seen));
             }
             if let Some(t) = &filter.entity_type {
                 q = q.filter(audit_log::entity_type.eq(t.clone()));
@@ -60,11 +62,7 @@ pub async fn list_audit(
             }
             q
         };
-        let total = if with_total {
-            Some(scoped().count().get_result::<i64>(conn)?)
-        } else {
-            None
-        };
+        let total = if with_total { Some(scoped().count().get_result::<i64>(conn)?) } else { None };
         let mut q = scoped();
         if let Some(after) = after {
             q = q.filter(audit_log::id.lt(after));

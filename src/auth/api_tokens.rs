@@ -44,29 +44,15 @@ pub struct CreatedApiToken {
     pub token: String,
 }
 
-type TokenRow = (
-    String,
-    String,
-    String,
-    Option<chrono::NaiveDateTime>,
-    chrono::NaiveDateTime,
-);
+type TokenRow = (String, String, String, Option<chrono::NaiveDateTime>, chrono::NaiveDateTime);
 
 fn view((id, name, prefix, expires_at, created_at): TokenRow) -> ApiTokenView {
-    ApiTokenView {
-        id,
-        name,
-        prefix,
-        expires_at: expires_at.map(utc),
-        created_at: utc(created_at),
-    }
+    ApiTokenView { id, name, prefix, expires_at: expires_at.map(utc), created_at: utc(created_at) }
 }
 
 fn forbid_focused(actor: &Actor) -> Result<(), AppError> {
     if actor.role == Role::Focused {
-        return Err(AppError::forbidden(
-            "Focused users cannot use personal API tokens.",
-        ));
+        return Err(AppError::forbidden("Focused users cannot use personal API tokens."));
     }
     Ok(())
 }
@@ -103,9 +89,7 @@ pub async fn create_api_token(
             new_id(),
             input.name,
             prefix,
-            input
-                .expires_in_days
-                .map(|d| created_at + chrono::Duration::days(d)),
+            input.expires_in_days.map(|d| created_at + chrono::Duration::days(d)),
             created_at,
         );
         diesel::insert_into(at::table)
@@ -123,10 +107,7 @@ pub async fn create_api_token(
         Ok(view(row))
     })
     .await?;
-    Ok(created(
-        format!("/v1/api-tokens/{}", out.id),
-        &CreatedApiToken { meta: out, token },
-    ))
+    Ok(created(format!("/v1/api-tokens/{}", out.id), &CreatedApiToken { meta: out, token }))
 }
 
 /// The caller's own API tokens (never the secrets).
@@ -140,10 +121,7 @@ pub async fn create_api_token(
     security(("bearer" = []))
 )]
 #[get("/api-tokens")]
-pub async fn list_api_tokens(
-    state: web::Data<AppState>,
-    actor: Actor,
-) -> Result<HttpResponse, AppError> {
+pub async fn list_api_tokens(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, AppError> {
     forbid_focused(&actor)?;
     let list = db::run(&state.pool, move |conn| {
         let rows: Vec<TokenRow> = at::table

@@ -18,8 +18,8 @@ use diesel::prelude::*;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::access::{Actor, Privileges, Role};
-use crate::db::schema::{api_tokens as at, users};
+use crate::access::{Actor, DefaultContactAccess, Privileges, Role};
+use crate::db::schema::{accounts, api_tokens as at, users};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -59,47 +59,32 @@ impl FromRequest for Actor {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(|t| t.trim().to_owned());
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::Internal("app state missing".into()))?;
             let token = bearer.filter(|t| !t.is_empty()).ok_or_else(unauthorized)?;
             let credential = if token.starts_with(API_TOKEN_PREFIX) {
-                Credential::ApiToken {
-                    digest: token_digest(&token),
-                }
+                Credential::ApiToken { digest: token_digest(&token) }
             } else {
                 let claims = state.jwt.verify(&token)?;
-                Credential::Jwt {
-                    user_id: claims.sub,
-                    account_id: claims.acc,
-                }
+                Credential::Jwt { user_id: claims.sub, account_id: claims.acc }
             };
             db::run(&state.pool, move |conn| load_actor(conn, credential)).await
         })
     }
 }
 
-type ActorRow = (String, String, String, i64, bool);
+type ActorRow = (String, String, String, i64, bool, String);
 
 /// Loads the user on every request, so deactivation and role changes apply at once.
 fn load_actor(conn: &mut DbConnection, credential: Credential) -> Result<Actor, AppError> {
-    let columns = (
-        users::id,
-        users::account_id,
-        users::role,
-        users::privileges,
-        users::active,
-    );
+    let columns =
+        (users::id, users::account_id, users::role, users::privileges, users::active, accounts::default_contact_access);
     let (row, via_api_token): (Option<ActorRow>, bool) = match credential {
-        Credential::Jwt {
-            user_id,
-            account_id,
-        } => {
+        Credential::Jwt { user_id, account_id } => {
             let row = users::table
+                .inner_join(accounts::table)
                 .filter(users::id.eq(user_id))
                 .filter(users::account_id.eq(account_id))
                 .select(columns)
@@ -111,6 +96,7 @@ fn load_actor(conn: &mut DbConnection, credential: Credential) -> Result<Actor, 
             let now = crate::http::now();
             let row = at::table
                 .inner_join(users::table.on(users::id.eq(at::user_id)))
+                .inner_join(accounts::table.on(accounts::id.eq(users::account_id)))
                 .filter(at::token_hash.eq(digest))
                 .filter(at::expires_at.is_null().or(at::expires_at.gt(now)))
                 .select(columns)
@@ -119,7 +105,7 @@ fn load_actor(conn: &mut DbConnection, credential: Credential) -> Result<Actor, 
             (row, true)
         }
     };
-    let (user_id, account_id, role, privileges, active) = row.ok_or_else(unauthorized)?;
+    let (user_id, account_id, role, privileges, active, default_access) = row.ok_or_else(unauthorized)?;
     let role = Role::parse(&role).ok_or_else(|| AppError::Internal(format!("bad role {role}")))?;
     if !active {
         return Err(AppError::Unauthorized("This user is deactivated.".into()));
@@ -133,6 +119,7 @@ fn load_actor(conn: &mut DbConnection, credential: Credential) -> Result<Actor, 
         account_id,
         role,
         privileges: Privileges(privileges),
+        default_access: DefaultContactAccess::parse(&default_access).unwrap_or(DefaultContactAccess::Edit),
         via_api_token,
     })
 }

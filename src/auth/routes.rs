@@ -75,14 +75,9 @@ pub struct RefreshIn {
     )
 )]
 #[post("/auth/signup")]
-pub async fn signup(
-    state: web::Data<AppState>,
-    body: ValidJson<SignupIn>,
-) -> Result<HttpResponse, AppError> {
+pub async fn signup(state: web::Data<AppState>, body: ValidJson<SignupIn>) -> Result<HttpResponse, AppError> {
     if !state.settings.allow_signup {
-        return Err(AppError::forbidden(
-            "Signup is disabled on this deployment.",
-        ));
+        return Err(AppError::forbidden("Signup is disabled on this deployment."));
     }
     let input = body.0;
     let password = input.password.clone();
@@ -102,9 +97,7 @@ pub async fn signup(
             created_at: at,
             updated_at: at,
         };
-        diesel::insert_into(accounts::table)
-            .values(&account)
-            .execute(conn)?;
+        diesel::insert_into(accounts::table).values(&account).execute(conn)?;
         let user = UserRow {
             id: new_id(),
             account_id: account.id.clone(),
@@ -120,29 +113,15 @@ pub async fn signup(
             created_at: at,
             updated_at: at,
         };
-        diesel::insert_into(users::table)
-            .values(&user)
-            .execute(conn)
-            .map_err(|e| match e {
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                ) => AppError::Conflict("This email is already registered.".into()),
-                other => other.into(),
-            })?;
-        let ctx = AuditCtx {
-            account_id: account.id.clone(),
-            actor_id: Some(user.id.clone()),
-        };
+        diesel::insert_into(users::table).values(&user).execute(conn).map_err(|e| match e {
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                AppError::Conflict("This email is already registered.".into())
+            }
+            other => other.into(),
+        })?;
+        let ctx = AuditCtx { account_id: account.id.clone(), actor_id: Some(user.id.clone()) };
         let (account_view, user_view) = (account.view(), UserView::full(&user));
-        audit::record(
-            conn,
-            &ctx,
-            "account",
-            &account.id,
-            None,
-            Some(&account_view),
-        )?;
+        audit::record(conn, &ctx, "account", &account.id, None, Some(&account_view))?;
         audit::record(conn, &ctx, "user", &user.id, None, Some(&user_view))?;
         let tokens = sessions::issue(conn, &st, &user.id, &account.id, None)?;
         Ok(SignupOut {
@@ -179,19 +158,14 @@ pub async fn login(
     body: ValidJson<LoginIn>,
 ) -> Result<HttpResponse, AppError> {
     let input = body.0;
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into());
     if !state.login_limiter.allow(&input.email, &ip) {
         return Err(AppError::TooManyRequests);
     }
     // Verify outside any transaction: argon2 is slow on purpose and must not hold a lock.
     let user = db::run(&state.pool, move |conn| {
-        let user: Option<UserRow> = users::table
-            .filter(users::email_lower.eq(input.email.trim().to_lowercase()))
-            .first(conn)
-            .optional()?;
+        let user: Option<UserRow> =
+            users::table.filter(users::email_lower.eq(input.email.trim().to_lowercase())).first(conn).optional()?;
         let bad = || AppError::Unauthorized("Wrong email or password.".into());
         let Some(user) = user else {
             password::verify_dummy(&input.password);
@@ -204,10 +178,8 @@ pub async fn login(
     })
     .await?;
     let st = state.clone();
-    let tokens = db::write(&state.pool, move |conn| {
-        sessions::issue(conn, &st, &user.id, &user.account_id, None)
-    })
-    .await?;
+    let tokens =
+        db::write(&state.pool, move |conn| sessions::issue(conn, &st, &user.id, &user.account_id, None)).await?;
     Ok(HttpResponse::Ok().json(tokens))
 }
 
@@ -225,24 +197,16 @@ pub async fn login(
     )
 )]
 #[post("/auth/refresh")]
-pub async fn refresh(
-    state: web::Data<AppState>,
-    body: ValidJson<RefreshIn>,
-) -> Result<HttpResponse, AppError> {
+pub async fn refresh(state: web::Data<AppState>, body: ValidJson<RefreshIn>) -> Result<HttpResponse, AppError> {
     let presented = body.0.refresh_token;
     let st = state.clone();
-    let rotation = db::write(&state.pool, move |conn| {
-        sessions::rotate(conn, &st, &presented)
-    })
-    .await?;
+    let rotation = db::write(&state.pool, move |conn| sessions::rotate(conn, &st, &presented)).await?;
     match rotation {
         Rotation::Rotated(tokens) => Ok(HttpResponse::Ok().json(tokens)),
-        Rotation::Rejected => Err(AppError::Unauthorized(
-            "The refresh token is invalid or expired.".into(),
-        )),
-        Rotation::ReuseDetected => Err(AppError::Unauthorized(
-            "The refresh token was already used; its session has been revoked.".into(),
-        )),
+        Rotation::Rejected => Err(AppError::Unauthorized("The refresh token is invalid or expired.".into())),
+        Rotation::ReuseDetected => {
+            Err(AppError::Unauthorized("The refresh token was already used; its session has been revoked.".into()))
+        }
     }
 }
 
@@ -266,9 +230,6 @@ pub async fn logout(
     body: ValidJson<RefreshIn>,
 ) -> Result<HttpResponse, AppError> {
     let presented = body.0.refresh_token;
-    db::write(&state.pool, move |conn| {
-        sessions::revoke_for_user(conn, &actor.user_id, &presented)
-    })
-    .await?;
+    db::write(&state.pool, move |conn| sessions::revoke_for_user(conn, &actor.user_id, &presented)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -74,30 +74,13 @@ pub enum Rotation {
     ReuseDetected,
 }
 
-type TokenRow = (
-    String,
-    String,
-    String,
-    chrono::NaiveDateTime,
-    Option<chrono::NaiveDateTime>,
-    Option<chrono::NaiveDateTime>,
-);
+type TokenRow =
+    (String, String, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>, Option<chrono::NaiveDateTime>);
 
-pub fn rotate(
-    conn: &mut DbConnection,
-    state: &AppState,
-    presented: &str,
-) -> Result<Rotation, AppError> {
+pub fn rotate(conn: &mut DbConnection, state: &AppState, presented: &str) -> Result<Rotation, AppError> {
     let row: Option<TokenRow> = rt::table
         .filter(rt::token_hash.eq(token_digest(presented)))
-        .select((
-            rt::id,
-            rt::user_id,
-            rt::family_id,
-            rt::expires_at,
-            rt::used_at,
-            rt::revoked_at,
-        ))
+        .select((rt::id, rt::user_id, rt::family_id, rt::expires_at, rt::used_at, rt::revoked_at))
         .first(conn)
         .optional()?;
     let Some((id, user_id, family_id, expires_at, used_at, revoked_at)) = row else {
@@ -114,23 +97,16 @@ pub fn rotate(
     if expires_at <= at {
         return Ok(Rotation::Rejected);
     }
-    let user: Option<UserRow> = users::table
-        .filter(users::id.eq(&user_id))
-        .first(conn)
-        .optional()?;
+    let user: Option<UserRow> = users::table.filter(users::id.eq(&user_id)).first(conn).optional()?;
     let Some(user) = user.filter(|u| u.active) else {
         revoke_family(conn, &family_id)?;
         return Ok(Rotation::Rejected);
     };
     // `used_at IS NULL` in the update makes two concurrent refreshes of one token race
     // safely: only one of them rotates.
-    let claimed = diesel::update(
-        rt::table
-            .filter(rt::id.eq(&id))
-            .filter(rt::used_at.is_null()),
-    )
-    .set(rt::used_at.eq(Some(at)))
-    .execute(conn)?;
+    let claimed = diesel::update(rt::table.filter(rt::id.eq(&id)).filter(rt::used_at.is_null()))
+        .set(rt::used_at.eq(Some(at)))
+        .execute(conn)?;
     if claimed == 0 {
         revoke_family(conn, &family_id)?;
         return Ok(Rotation::ReuseDetected);
@@ -140,22 +116,14 @@ pub fn rotate(
 }
 
 pub fn revoke_family(conn: &mut DbConnection, family_id: &str) -> Result<(), AppError> {
-    diesel::update(
-        rt::table
-            .filter(rt::family_id.eq(family_id))
-            .filter(rt::revoked_at.is_null()),
-    )
-    .set(rt::revoked_at.eq(Some(now())))
-    .execute(conn)?;
+    diesel::update(rt::table.filter(rt::family_id.eq(family_id)).filter(rt::revoked_at.is_null()))
+        .set(rt::revoked_at.eq(Some(now())))
+        .execute(conn)?;
     Ok(())
 }
 
 /// Logout: revokes the family of the presented token if it belongs to the caller.
-pub fn revoke_for_user(
-    conn: &mut DbConnection,
-    user_id: &str,
-    presented: &str,
-) -> Result<(), AppError> {
+pub fn revoke_for_user(conn: &mut DbConnection, user_id: &str, presented: &str) -> Result<(), AppError> {
     let family: Option<String> = rt::table
         .filter(rt::token_hash.eq(token_digest(presented)))
         .filter(rt::user_id.eq(user_id))
@@ -170,12 +138,8 @@ pub fn revoke_for_user(
 
 /// Revokes every session of a user (deactivation, password change).
 pub fn revoke_all_for_user(conn: &mut DbConnection, user_id: &str) -> Result<(), AppError> {
-    diesel::update(
-        rt::table
-            .filter(rt::user_id.eq(user_id))
-            .filter(rt::revoked_at.is_null()),
-    )
-    .set(rt::revoked_at.eq(Some(now())))
-    .execute(conn)?;
+    diesel::update(rt::table.filter(rt::user_id.eq(user_id)).filter(rt::revoked_at.is_null()))
+        .set(rt::revoked_at.eq(Some(now())))
+        .execute(conn)?;
     Ok(())
 }

@@ -79,16 +79,13 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
             DbUrl::Postgres(url) => {
-                let mut conn =
-                    PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                let mut conn = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
                 // Short OLTP queries: JIT compilation only adds latency.
-                conn.batch_execute("SET jit = off")
-                    .map_err(r2d2::Error::QueryError)?;
+                conn.batch_execute("SET jit = off").map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Pg(conn))
             }
             DbUrl::Sqlite(path) => {
-                let mut conn =
-                    SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                let mut conn = SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
                 // busy_timeout first: the other pragmas may already need the lock.
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
@@ -123,8 +120,7 @@ pub fn build_pool(url: &DbUrl, opts: &PoolOptions) -> Result<Pool, String> {
     if let DbUrl::Sqlite(path) = url {
         if let Some(dir) = std::path::Path::new(path).parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             }
         }
     }
@@ -151,12 +147,8 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
 {
     match conn {
-        DbConnection::Pg(c) => {
-            <AnsiTransactionManager as TransactionManager<PgConnection>>::begin_transaction(c)?
-        }
-        DbConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
-        }
+        DbConnection::Pg(c) => <AnsiTransactionManager as TransactionManager<PgConnection>>::begin_transaction(c)?,
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
     }
     let result = f(conn);
     let end = match (&result, &mut *conn) {
@@ -169,9 +161,9 @@ where
         (Err(_), DbConnection::Pg(c)) => {
             <AnsiTransactionManager as TransactionManager<PgConnection>>::rollback_transaction(c)
         }
-        (Err(_), DbConnection::Sqlite(c)) => <AnsiTransactionManager as TransactionManager<
-            SqliteConnection,
-        >>::rollback_transaction(c),
+        (Err(_), DbConnection::Sqlite(c)) => {
+            <AnsiTransactionManager as TransactionManager<SqliteConnection>>::rollback_transaction(c)
+        }
     };
     match (result, end) {
         (Ok(v), Ok(())) => Ok(v),
@@ -188,9 +180,7 @@ where
 {
     let pool = pool.clone();
     actix_web::web::block(move || {
-        let mut conn = pool
-            .get()
-            .map_err(|e| AppError::Unavailable(e.to_string()))?;
+        let mut conn = pool.get().map_err(|e| AppError::Unavailable(e.to_string()))?;
         f(&mut conn)
     })
     .await
@@ -203,9 +193,7 @@ where
     F: FnOnce() -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
-    actix_web::web::block(f)
-        .await
-        .map_err(|e| AppError::Internal(format!("blocking task failed: {e}")))?
+    actix_web::web::block(f).await.map_err(|e| AppError::Internal(format!("blocking task failed: {e}")))?
 }
 
 /// `run` inside one write transaction (the audit entry rides in the same one).

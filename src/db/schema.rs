@@ -48,7 +48,7 @@ diesel::table! {
         user_id -> Text,
         office_id -> Text,
         account_id -> Text,
-        permission -> Text,
+        level -> Integer,
     }
 }
 
@@ -92,7 +92,66 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        account_id -> Text,
+        name -> Text,
+        website -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        address -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    contacts (id) {
+        id -> Text,
+        account_id -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        job_title -> Nullable<Text>,
+        organization_id -> Nullable<Text>,
+        status -> Nullable<Text>,
+        lead_source -> Nullable<Text>,
+        owner_id -> Nullable<Text>,
+        office_id -> Nullable<Text>,
+        private -> Bool,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    contact_tags (contact_id, tag) {
+        contact_id -> Text,
+        account_id -> Text,
+        tag -> Text,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Text,
+        account_id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        message -> Text,
+        entity_type -> Text,
+        entity_id -> Text,
+        read_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> accounts (account_id));
+diesel::joinable!(contact_tags -> contacts (contact_id));
 diesel::joinable!(offices -> accounts (account_id));
 diesel::joinable!(office_memberships -> offices (office_id));
 diesel::joinable!(office_memberships -> users (user_id));
@@ -105,4 +164,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     api_tokens,
     audit_log,
+    organizations,
+    contacts,
+    contact_tags,
+    notifications,
 );

@@ -14,21 +14,17 @@ fn entity_id(user_id: &str, office_id: &str) -> String {
     format!("{user_id}/{office_id}")
 }
 
-fn find(
-    conn: &mut DbConnection,
-    user_id: &str,
-    office_id: &str,
-) -> Result<Option<Membership>, AppError> {
-    let row: Option<(String, String, String)> = om::table
+fn find(conn: &mut DbConnection, user_id: &str, office_id: &str) -> Result<Option<Membership>, AppError> {
+    let row: Option<(String, String, i32)> = om::table
         .filter(om::user_id.eq(user_id))
         .filter(om::office_id.eq(office_id))
-        .select((om::user_id, om::office_id, om::permission))
+        .select((om::user_id, om::office_id, om::level))
         .first(conn)
         .optional()?;
-    Ok(row.map(|(user_id, office_id, p)| Membership {
+    Ok(row.map(|(user_id, office_id, level)| Membership {
         user_id,
         office_id,
-        permission: OfficePermission::parse(&p).unwrap_or(OfficePermission::None),
+        permission: OfficePermission::from_level(level),
     }))
 }
 
@@ -42,81 +38,45 @@ pub fn upsert(
     permission: OfficePermission,
 ) -> Result<(Membership, bool), AppError> {
     let before = find(conn, user_id, office_id)?;
-    let after = Membership {
-        user_id: user_id.into(),
-        office_id: office_id.into(),
-        permission,
-    };
+    let after = Membership { user_id: user_id.into(), office_id: office_id.into(), permission };
     if before.is_some() {
-        diesel::update(
-            om::table
-                .filter(om::user_id.eq(user_id))
-                .filter(om::office_id.eq(office_id)),
-        )
-        .set(om::permission.eq(permission.as_str()))
-        .execute(conn)?;
+        diesel::update(om::table.filter(om::user_id.eq(user_id)).filter(om::office_id.eq(office_id)))
+            .set(om::level.eq(permission.level()))
+            .execute(conn)?;
     } else {
         diesel::insert_into(om::table)
             .values((
                 om::user_id.eq(user_id),
                 om::office_id.eq(office_id),
                 om::account_id.eq(&ctx.account_id),
-                om::permission.eq(permission.as_str()),
+                om::level.eq(permission.level()),
             ))
             .execute(conn)?;
     }
-    audit::record(
-        conn,
-        ctx,
-        "office_membership",
-        &entity_id(user_id, office_id),
-        before.as_ref(),
-        Some(&after),
-    )?;
+    audit::record(conn, ctx, "office_membership", &entity_id(user_id, office_id), before.as_ref(), Some(&after))?;
     Ok((after, before.is_none()))
 }
 
 /// Removes a membership; `NotFound` when there was none.
-pub fn remove(
-    conn: &mut DbConnection,
-    ctx: &AuditCtx,
-    user_id: &str,
-    office_id: &str,
-) -> Result<(), AppError> {
+pub fn remove(conn: &mut DbConnection, ctx: &AuditCtx, user_id: &str, office_id: &str) -> Result<(), AppError> {
     let before = find(conn, user_id, office_id)?.ok_or(AppError::NotFound)?;
-    diesel::delete(
-        om::table
-            .filter(om::user_id.eq(user_id))
-            .filter(om::office_id.eq(office_id)),
-    )
-    .execute(conn)?;
-    audit::record::<Membership>(
-        conn,
-        ctx,
-        "office_membership",
-        &entity_id(user_id, office_id),
-        Some(&before),
-        None,
-    )
+    diesel::delete(om::table.filter(om::user_id.eq(user_id)).filter(om::office_id.eq(office_id))).execute(conn)?;
+    audit::record::<Membership>(conn, ctx, "office_membership", &entity_id(user_id, office_id), Some(&before), None)
 }
 
-pub fn list_for_user(
-    conn: &mut DbConnection,
-    account_id: &str,
-    user_id: &str,
-) -> Result<Vec<Membership>, AppError> {
-    let rows: Vec<(String, String, String)> = om::table
+pub fn list_for_user(conn: &mut DbConnection, account_id: &str, user_id: &str) -> Result<Vec<Membership>, AppError> {
+    let rows: Vec<(String, String, i32)> = om::table
         .filter(om::account_id.eq(account_id))
         .filter(om::user_id.eq(user_id))
-        .select((om::user_id, om::office_id, om::permission))
+        .select((om::user_id, om::office_id, om::level))
         .order(om::office_id.asc())
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(user_id, office_id, p)| Membership {
+        .map(|(user_id, office_id, level)| Membership {
             user_id,
             office_id,
-            permission: OfficePermission::parse(&p).unwrap_or(OfficePermission::None),
+            permission: OfficePermission::from_level(level),
         })
         .collect())
 }

@@ -11,9 +11,7 @@ use crate::audit::{self, AuditCtx};
 use crate::db::schema::offices;
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
-use crate::http::{
-    created, if_match, new_id, now, ok_with_etag, page_by_id, Page, PageParams, ValidJson,
-};
+use crate::http::{created, if_match, new_id, now, ok_with_etag, page_by_id, Page, PageParams, ValidJson};
 use crate::state::AppState;
 
 fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<OfficeRow, AppError> {
@@ -42,33 +40,16 @@ pub async fn list_offices(
     actor: Actor,
     page: web::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
-    let (limit, after, with_total) = (
-        page.limit(),
-        page.after_id()?,
-        page.with_total.unwrap_or(false),
-    );
+    let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
     let page = db::run(&state.pool, move |conn| {
-        let scoped = || {
-            offices::table
-                .filter(offices::account_id.eq(actor.account_id.clone()))
-                .into_boxed()
-        };
-        let total = if with_total {
-            Some(scoped().count().get_result::<i64>(conn)?)
-        } else {
-            None
-        };
+        let scoped = || offices::table.filter(offices::account_id.eq(actor.account_id.clone())).into_boxed();
+        let total = if with_total { Some(scoped().count().get_result::<i64>(conn)?) } else { None };
         let mut q = scoped();
         if let Some(after) = after {
             q = q.filter(offices::id.gt(after));
         }
         let rows: Vec<OfficeRow> = q.order(offices::id.asc()).limit(limit + 1).load(conn)?;
-        Ok(page_by_id(
-            rows.iter().map(OfficeView::from).collect(),
-            limit,
-            total,
-            |v: &OfficeView| &v.id,
-        ))
+        Ok(page_by_id(rows.iter().map(OfficeView::from).collect(), limit, total, |v: &OfficeView| &v.id))
     })
     .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -108,24 +89,12 @@ pub async fn create_office(
             created_at: at,
             updated_at: at,
         };
-        diesel::insert_into(offices::table)
-            .values(&row)
-            .execute(conn)?;
-        audit::record(
-            conn,
-            &AuditCtx::from(&actor),
-            "office",
-            &row.id,
-            None,
-            Some(&OfficeView::from(&row)),
-        )?;
+        diesel::insert_into(offices::table).values(&row).execute(conn)?;
+        audit::record(conn, &AuditCtx::from(&actor), "office", &row.id, None, Some(&OfficeView::from(&row)))?;
         Ok(row)
     })
     .await?;
-    Ok(created(
-        format!("/v1/offices/{}", row.id),
-        &OfficeView::from(&row),
-    ))
+    Ok(created(format!("/v1/offices/{}", row.id), &OfficeView::from(&row)))
 }
 
 /// One office.
@@ -195,9 +164,7 @@ pub async fn patch_office(
         next.version += 1;
         next.updated_at = now();
         let changed = diesel::update(
-            offices::table
-                .filter(offices::id.eq(&before.id))
-                .filter(offices::version.eq(before.version)),
+            offices::table.filter(offices::id.eq(&before.id)).filter(offices::version.eq(before.version)),
         )
         .set((
             offices::name.eq(&next.name),
@@ -248,14 +215,7 @@ pub async fn delete_office(
     db::write(&state.pool, move |conn| {
         let before = find(conn, &actor, &id)?;
         diesel::delete(offices::table.filter(offices::id.eq(&before.id))).execute(conn)?;
-        audit::record(
-            conn,
-            &AuditCtx::from(&actor),
-            "office",
-            &before.id,
-            Some(&OfficeView::from(&before)),
-            None,
-        )
+        audit::record(conn, &AuditCtx::from(&actor), "office", &before.id, Some(&OfficeView::from(&before)), None)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -283,9 +243,7 @@ pub async fn list_user_offices(
     let list = db::run(&state.pool, move |conn| {
         let user = crate::users::queries::find(conn, &actor, &id)?;
         if !actor.is_manager() && user.id != actor.user_id {
-            return Err(AppError::forbidden(
-                "Only owner, admin or the user may see these memberships.",
-            ));
+            return Err(AppError::forbidden("Only owner, admin or the user may see these memberships."));
         }
         memberships::list_for_user(conn, &actor.account_id, &user.id)
     })
@@ -326,20 +284,11 @@ pub async fn put_membership(
     let (membership, was_created) = db::write(&state.pool, move |conn| {
         let user = crate::users::queries::find(conn, &actor, &user_id)?;
         let office = find(conn, &actor, &office_id)?;
-        memberships::upsert(
-            conn,
-            &AuditCtx::from(&actor),
-            &user.id,
-            &office.id,
-            permission,
-        )
+        memberships::upsert(conn, &AuditCtx::from(&actor), &user.id, &office.id, permission)
     })
     .await?;
     if was_created {
-        let location = format!(
-            "/v1/users/{}/offices/{}",
-            membership.user_id, membership.office_id
-        );
+        let location = format!("/v1/users/{}/offices/{}", membership.user_id, membership.office_id);
         Ok(created(location, &membership))
     } else {
         Ok(HttpResponse::Ok().json(membership))

@@ -58,11 +58,7 @@ impl UserView {
     pub fn full(row: &UserRow) -> Self {
         let role = row.role();
         // Owner and admin implicitly hold every privilege; the list says so.
-        let privileges = if role.is_manager() {
-            Privilege::ALL.to_vec()
-        } else {
-            Privileges(row.privileges).to_list()
-        };
+        let privileges = if role.is_manager() { Privilege::ALL.to_vec() } else { Privileges(row.privileges).to_list() };
         UserView {
             id: row.id.clone(),
             email: row.email.clone(),
@@ -78,13 +74,7 @@ impl UserView {
     }
 
     pub fn basic(row: &UserRow) -> Self {
-        UserView {
-            privileges: None,
-            created_at: None,
-            updated_at: None,
-            version: None,
-            ..UserView::full(row)
-        }
+        UserView { privileges: None, created_at: None, updated_at: None, version: None, ..UserView::full(row) }
     }
 }
 

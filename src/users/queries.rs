@@ -29,9 +29,7 @@ pub fn guard_manage(actor: &Actor, target: &UserRow) -> Result<(), AppError> {
         return Err(AppError::forbidden("An admin cannot change the owner."));
     }
     if actor.role == Role::Admin && target.id == actor.user_id {
-        return Err(AppError::forbidden(
-            "An admin cannot change their own user; use /v1/me.",
-        ));
+        return Err(AppError::forbidden("An admin cannot change their own user; use /v1/me."));
     }
     Ok(())
 }
@@ -39,10 +37,7 @@ pub fn guard_manage(actor: &Actor, target: &UserRow) -> Result<(), AppError> {
 /// `view_activity` may be granted to `user` only; the other privileges to anyone.
 pub fn check_privileges(role: Role, privileges: Privileges) -> Result<(), AppError> {
     if privileges.contains(Privilege::ViewActivity) && role != Role::User {
-        return Err(AppError::field(
-            "privileges",
-            "view_activity can be granted to role user only",
-        ));
+        return Err(AppError::field("privileges", "view_activity can be granted to role user only"));
     }
     Ok(())
 }
@@ -64,12 +59,7 @@ struct UserUpdate<'a> {
 
 /// Writes `next` over `before` if nobody changed the row meanwhile (else 412), audits the
 /// change and ends the user's sessions when they were deactivated or got a new password.
-pub fn save(
-    conn: &mut DbConnection,
-    ctx: &AuditCtx,
-    before: &UserRow,
-    mut next: UserRow,
-) -> Result<UserRow, AppError> {
+pub fn save(conn: &mut DbConnection, ctx: &AuditCtx, before: &UserRow, mut next: UserRow) -> Result<UserRow, AppError> {
     next.version = before.version + 1;
     next.updated_at = now();
     let changed = diesel::update(
@@ -92,36 +82,23 @@ pub fn save(
     })
     .execute(conn)
     .map_err(|e| match e {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        ) => AppError::Conflict("This email is already registered.".into()),
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            AppError::Conflict("This email is already registered.".into())
+        }
         other => other.into(),
     })?;
     if changed == 0 {
         return Err(AppError::PreconditionFailed);
     }
     let (old_view, new_view) = (UserView::full(before), UserView::full(&next));
-    let mut changes = audit::diff(
-        serde_json::to_value(&old_view).ok().as_ref(),
-        serde_json::to_value(&new_view).ok().as_ref(),
-    );
+    let mut changes =
+        audit::diff(serde_json::to_value(&old_view).ok().as_ref(), serde_json::to_value(&new_view).ok().as_ref());
     let password_changed = before.password_hash != next.password_hash;
     if password_changed {
         // Never the hashes themselves.
-        changes.insert(
-            "password".into(),
-            serde_json::json!({"old": "[redacted]", "new": "[redacted]"}),
-        );
+        changes.insert("password".into(), serde_json::json!({"old": "[redacted]", "new": "[redacted]"}));
     }
-    audit::record_changes(
-        conn,
-        ctx,
-        "user",
-        &next.id,
-        audit::AuditAction::Update,
-        changes,
-    )?;
+    audit::record_changes(conn, ctx, "user", &next.id, audit::AuditAction::Update, changes)?;
     if (before.active && !next.active) || password_changed {
         sessions::revoke_all_for_user(conn, &next.id)?;
     }

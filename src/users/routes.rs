@@ -15,8 +15,7 @@ use crate::db::schema::{offices, users};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
 use crate::http::{
-    check_if_match, created, new_id, now, ok_with_etag, page_by_id, parse_json, Page, PageParams,
-    ValidJson,
+    check_if_match, created, new_id, now, ok_with_etag, page_by_id, parse_json, Page, PageParams, ValidJson,
 };
 use crate::offices::memberships;
 use crate::state::AppState;
@@ -40,10 +39,7 @@ fn view_for(actor: &Actor, row: &UserRow) -> UserView {
 )]
 #[get("/me")]
 pub async fn get_me(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, AppError> {
-    let row = db::run(&state.pool, move |conn| {
-        find(conn, &actor, &actor.user_id.clone())
-    })
-    .await?;
+    let row = db::run(&state.pool, move |conn| find(conn, &actor, &actor.user_id.clone())).await?;
     Ok(ok_with_etag(row.version, &UserView::full(&row)))
 }
 
@@ -78,20 +74,12 @@ pub async fn patch_me(
     check_if_match(&req, before.version)?;
     // Password work runs before the transaction: argon2 is slow on purpose.
     let needs_current = patch.password.is_some() || patch.email.is_some();
-    let (current, stored, new_password) = (
-        patch.current_password.clone(),
-        before.password_hash.clone(),
-        patch.password.clone(),
-    );
+    let (current, stored, new_password) =
+        (patch.current_password.clone(), before.password_hash.clone(), patch.password.clone());
     let new_hash = db::blocking(move || {
         if needs_current {
             match current {
-                None => {
-                    return Err(AppError::field(
-                        "current_password",
-                        "is required to change email or password",
-                    ))
-                }
+                None => return Err(AppError::field("current_password", "is required to change email or password")),
                 Some(c) if !password::verify(&c, &stored) => {
                     return Err(AppError::field("current_password", "is incorrect"))
                 }
@@ -150,17 +138,11 @@ pub async fn list_users(
     page: web::Query<PageParams>,
     filter: web::Query<UserFilter>,
 ) -> Result<HttpResponse, AppError> {
-    let (limit, after, with_total) = (
-        page.limit(),
-        page.after_id()?,
-        page.with_total.unwrap_or(false),
-    );
+    let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
     let filter = filter.into_inner();
     let page = db::run(&state.pool, move |conn| {
         let scoped = || {
-            let mut q = users::table
-                .filter(users::account_id.eq(actor.account_id.clone()))
-                .into_boxed();
+            let mut q = users::table.filter(users::account_id.eq(actor.account_id.clone())).into_boxed();
             if let Some(role) = filter.role {
                 q = q.filter(users::role.eq(role.as_str()));
             }
@@ -169,11 +151,7 @@ pub async fn list_users(
             }
             q
         };
-        let total = if with_total {
-            Some(scoped().count().get_result::<i64>(conn)?)
-        } else {
-            None
-        };
+        let total = if with_total { Some(scoped().count().get_result::<i64>(conn)?) } else { None };
         let mut q = scoped();
         if let Some(after) = after {
             q = q.filter(users::id.gt(after));
@@ -212,10 +190,7 @@ pub async fn create_user(
     actor.require_manager()?;
     let input = body.0;
     if input.role == Role::Owner {
-        return Err(AppError::field(
-            "role",
-            "cannot be owner; use transfer-ownership",
-        ));
+        return Err(AppError::field("role", "cannot be owner; use transfer-ownership"));
     }
     let privileges = Privileges::from_list(&input.privileges);
     check_privileges(input.role, privileges)?;
@@ -238,31 +213,17 @@ pub async fn create_user(
             created_at: at,
             updated_at: at,
         };
-        diesel::insert_into(users::table)
-            .values(&row)
-            .execute(conn)
-            .map_err(|e| match e {
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                ) => AppError::Conflict("This email is already registered.".into()),
-                other => other.into(),
-            })?;
-        audit::record(
-            conn,
-            &AuditCtx::from(&actor),
-            "user",
-            &row.id,
-            None,
-            Some(&UserView::full(&row)),
-        )?;
+        diesel::insert_into(users::table).values(&row).execute(conn).map_err(|e| match e {
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                AppError::Conflict("This email is already registered.".into())
+            }
+            other => other.into(),
+        })?;
+        audit::record(conn, &AuditCtx::from(&actor), "user", &row.id, None, Some(&UserView::full(&row)))?;
         Ok(row)
     })
     .await?;
-    Ok(created(
-        format!("/v1/users/{}", row.id),
-        &UserView::full(&row),
-    ))
+    Ok(created(format!("/v1/users/{}", row.id), &UserView::full(&row)))
 }
 
 /// One user of the account (basic fields unless the caller is owner/admin or the user).
@@ -277,11 +238,7 @@ pub async fn create_user(
     security(("bearer" = []))
 )]
 #[get("/users/{id}")]
-pub async fn get_user(
-    state: web::Data<AppState>,
-    actor: Actor,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, AppError> {
+pub async fn get_user(state: web::Data<AppState>, actor: Actor, id: web::Path<Uuid>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner().to_string();
     let a = actor.clone();
     let row = db::run(&state.pool, move |conn| find(conn, &a, &id)).await?;
@@ -300,22 +257,15 @@ fn apply_patch(
     let target_is_owner = before.role() == Role::Owner;
     if let Some(role) = patch.role {
         if role == Role::Owner && !target_is_owner {
-            return Err(AppError::field(
-                "role",
-                "cannot be owner; use transfer-ownership",
-            ));
+            return Err(AppError::field("role", "cannot be owner; use transfer-ownership"));
         }
         if target_is_owner && role != Role::Owner {
-            return Err(AppError::forbidden(
-                "The owner cannot be demoted; use transfer-ownership.",
-            ));
+            return Err(AppError::forbidden("The owner cannot be demoted; use transfer-ownership."));
         }
         next.role = role.as_str().into();
         // view_activity belongs to role user only; it goes when the role does.
         if role != Role::User && patch.privileges.is_none() {
-            next.privileges = Privileges(next.privileges)
-                .without(Privilege::ViewActivity)
-                .0;
+            next.privileges = Privileges(next.privileges).without(Privilege::ViewActivity).0;
         }
     }
     if let Some(list) = patch.privileges {
@@ -376,8 +326,7 @@ pub async fn patch_user(
     let id = id.into_inner().to_string();
     let patch = body.0;
     let new_password = patch.password.clone();
-    let new_hash =
-        db::blocking(move || new_password.map(|p| password::hash(&p)).transpose()).await?;
+    let new_hash = db::blocking(move || new_password.map(|p| password::hash(&p)).transpose()).await?;
     let wanted = crate::http::if_match(&req)?;
     let row = db::write(&state.pool, move |conn| {
         let before = find(conn, &actor, &id)?;
@@ -416,24 +365,11 @@ pub async fn delete_user(
         let target = find(conn, &actor, &id)?;
         guard_manage(&actor, &target)?;
         if target.role() == Role::Owner || target.id == actor.user_id {
-            return Err(AppError::forbidden(
-                "The owner and yourself cannot be deleted.",
-            ));
+            return Err(AppError::forbidden("The owner and yourself cannot be deleted."));
         }
-        diesel::delete(
-            users::table
-                .filter(users::id.eq(&target.id))
-                .filter(users::account_id.eq(&actor.account_id)),
-        )
-        .execute(conn)?;
-        audit::record(
-            conn,
-            &AuditCtx::from(&actor),
-            "user",
-            &target.id,
-            Some(&UserView::full(&target)),
-            None,
-        )?;
+        diesel::delete(users::table.filter(users::id.eq(&target.id)).filter(users::account_id.eq(&actor.account_id)))
+            .execute(conn)?;
+        audit::record(conn, &AuditCtx::from(&actor), "user", &target.id, Some(&UserView::full(&target)), None)?;
         Ok(())
     })
     .await?;
@@ -452,30 +388,20 @@ fn parse_bulk_value(op: UserBulkOp, value: serde_json::Value) -> Result<BulkChan
     let text = value.to_string();
     let wrap = |e: AppError| match e {
         AppError::Validation(errors) => {
-            let merged = errors.into_iter().map(|(k, v)| {
-                (
-                    if k == "body" {
-                        "value".into()
-                    } else {
-                        format!("value.{k}")
-                    },
-                    v,
-                )
-            });
+            let merged =
+                errors.into_iter().map(|(k, v)| (if k == "body" { "value".into() } else { format!("value.{k}") }, v));
             AppError::Validation(merged.collect())
         }
         other => other,
     };
     Ok(match op {
-        UserBulkOp::GrantPrivileges => BulkChange::Grant(Privileges::from_list(
-            &parse_json::<Vec<Privilege>>(text.as_bytes()).map_err(wrap)?,
-        )),
-        UserBulkOp::RevokePrivileges => BulkChange::Revoke(Privileges::from_list(
-            &parse_json::<Vec<Privilege>>(text.as_bytes()).map_err(wrap)?,
-        )),
-        UserBulkOp::SetActive => {
-            BulkChange::SetActive(parse_json::<bool>(text.as_bytes()).map_err(wrap)?)
+        UserBulkOp::GrantPrivileges => {
+            BulkChange::Grant(Privileges::from_list(&parse_json::<Vec<Privilege>>(text.as_bytes()).map_err(wrap)?))
         }
+        UserBulkOp::RevokePrivileges => {
+            BulkChange::Revoke(Privileges::from_list(&parse_json::<Vec<Privilege>>(text.as_bytes()).map_err(wrap)?))
+        }
+        UserBulkOp::SetActive => BulkChange::SetActive(parse_json::<bool>(text.as_bytes()).map_err(wrap)?),
         UserBulkOp::SetOfficePermission => {
             let v = parse_json::<OfficePermissionValue>(text.as_bytes()).map_err(wrap)?;
             BulkChange::SetOffice(v.office_id.to_string(), v.permission)
@@ -483,17 +409,9 @@ fn parse_bulk_value(op: UserBulkOp, value: serde_json::Value) -> Result<BulkChan
     })
 }
 
-fn bulk_one(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    id: &str,
-    change: &BulkChange,
-) -> Result<BulkItemResult, AppError> {
-    let result = |result, detail: Option<&str>| BulkItemResult {
-        id: id.to_owned(),
-        result,
-        detail: detail.map(Into::into),
-    };
+fn bulk_one(conn: &mut DbConnection, actor: &Actor, id: &str, change: &BulkChange) -> Result<BulkItemResult, AppError> {
+    let result =
+        |result, detail: Option<&str>| BulkItemResult { id: id.to_owned(), result, detail: detail.map(Into::into) };
     let Ok(before) = find(conn, actor, id) else {
         return Ok(result(BulkOutcome::NotFound, None));
     };
@@ -507,10 +425,7 @@ fn bulk_one(
         BulkChange::Revoke(p) => next.privileges &= !p.0,
         BulkChange::SetActive(active) => {
             if before.role() == Role::Owner && !active {
-                return Ok(result(
-                    BulkOutcome::Forbidden,
-                    Some("The owner cannot be deactivated."),
-                ));
+                return Ok(result(BulkOutcome::Forbidden, Some("The owner cannot be deactivated.")));
             }
             next.active = *active;
         }
@@ -520,10 +435,7 @@ fn bulk_one(
         }
     }
     if check_privileges(next.role(), Privileges(next.privileges)).is_err() {
-        return Ok(result(
-            BulkOutcome::Forbidden,
-            Some("view_activity can be granted to role user only"),
-        ));
+        return Ok(result(BulkOutcome::Forbidden, Some("view_activity can be granted to role user only")));
     }
     save(conn, &ctx, &before, next)?;
     Ok(result(BulkOutcome::Ok, None))
@@ -615,11 +527,7 @@ pub fn role_info(role: Role) -> RoleInfo {
     let grantable: Vec<Privilege> = match role {
         Role::Owner | Role::Admin => vec![],
         Role::User => Privilege::ALL.to_vec(),
-        Role::Focused => Privilege::ALL
-            .iter()
-            .copied()
-            .filter(|p| *p != Privilege::ViewActivity)
-            .collect(),
+        Role::Focused => Privilege::ALL.iter().copied().filter(|p| *p != Privilege::ViewActivity).collect(),
     };
     RoleInfo {
         role,
@@ -651,11 +559,7 @@ pub fn role_info(role: Role) -> RoleInfo {
             }
             .into(),
         },
-        privileges_held: if manager {
-            Privilege::ALL.to_vec()
-        } else {
-            vec![]
-        },
+        privileges_held: if manager { Privilege::ALL.to_vec() } else { vec![] },
         privileges_grantable: grantable,
     }
 }

@@ -10,7 +10,8 @@ async fn api_tokens_lifecycle(app: TestApp) {
     let focused = app.user(&owner, "focused", &[]).await;
     app.post("/v1/api-tokens").bearer(&focused.token).json(json!({"name": "cli"})).send().await.assert_problem(403);
     app.get("/v1/api-tokens").bearer(&focused.token).send().await.assert_problem(403);
-    let r = app.post("/v1/api-tokens").bearer(&user.token).json(json!({"name": "cli", "expires_in_days": 30})).send().await;
+    let r =
+        app.post("/v1/api-tokens").bearer(&user.token).json(json!({"name": "cli", "expires_in_days": 30})).send().await;
     assert_eq!(r.status, 201, "{}", r.text());
     let created = r.json();
     let token = created["token"].as_str().unwrap().to_owned();
@@ -25,12 +26,21 @@ async fn api_tokens_lifecycle(app: TestApp) {
     // Another user cannot revoke it.
     app.delete(&format!("/v1/api-tokens/{id}")).bearer(&owner.token).send().await.assert_problem(404);
     // A role change to focused kills the token at once.
-    app.patch(&format!("/v1/users/{}", user.user_id)).bearer(&owner.token).json(json!({"role": "focused"})).send().await;
+    app.patch(&format!("/v1/users/{}", user.user_id))
+        .bearer(&owner.token)
+        .json(json!({"role": "focused"}))
+        .send()
+        .await;
     app.get("/v1/me").bearer(&token).send().await.assert_problem(401);
     app.patch(&format!("/v1/users/{}", user.user_id)).bearer(&owner.token).json(json!({"role": "user"})).send().await;
     assert_eq!(app.get("/v1/me").bearer(&token).send().await.status, 200);
     assert_eq!(app.delete(&format!("/v1/api-tokens/{id}")).bearer(&user.token).send().await.status, 204);
     app.get("/v1/me").bearer(&token).send().await.assert_problem(401);
     app.get("/v1/me").bearer("crm_pat_forged").send().await.assert_problem(401);
-    app.post("/v1/api-tokens").bearer(&user.token).json(json!({"name": "x", "expires_in_days": 0})).send().await.assert_problem(422);
+    app.post("/v1/api-tokens")
+        .bearer(&user.token)
+        .json(json!({"name": "x", "expires_in_days": 0}))
+        .send()
+        .await
+        .assert_problem(422);
 }

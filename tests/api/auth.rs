@@ -23,7 +23,8 @@ async fn signup_login_me(app: TestApp) {
     assert_eq!(body["role"], "owner");
     assert!(me.header("etag").is_some());
     assert!(me.header("x-request-id").is_some());
-    let tokens = app.post("/v1/auth/login").json(json!({"email": owner.email, "password": owner.password})).send().await;
+    let tokens =
+        app.post("/v1/auth/login").json(json!({"email": owner.email, "password": owner.password})).send().await;
     let t = tokens.json();
     assert_eq!(t["token_type"], "Bearer");
     assert_eq!(t["expires_in"], 900);
@@ -79,7 +80,8 @@ async fn refresh_rotates_and_reuse_kills_the_family(app: TestApp) {
 async fn logout_revokes_the_session(app: TestApp) {
     let owner = app.signup().await;
     app.post("/v1/auth/logout").json(json!({"refresh_token": owner.refresh})).send().await.assert_problem(401);
-    let out = app.post("/v1/auth/logout").bearer(&owner.token).json(json!({"refresh_token": owner.refresh})).send().await;
+    let out =
+        app.post("/v1/auth/logout").bearer(&owner.token).json(json!({"refresh_token": owner.refresh})).send().await;
     assert_eq!(out.status, 204, "{}", out.text());
     app.post("/v1/auth/refresh").json(json!({"refresh_token": owner.refresh})).send().await.assert_problem(401);
 }
@@ -103,21 +105,30 @@ async fn forged_and_expired_tokens_are_401(app: TestApp) {
         ("expired", Some(sign(claims(now - 3600, now - 1800, "crm-api"), Algorithm::HS256, TEST_SECRET))),
         ("not yet valid", Some(sign(claims(now + 3600, now + 7200, "crm-api"), Algorithm::HS256, TEST_SECRET))),
         ("wrong audience", Some(sign(claims(now, now + 60, "other"), Algorithm::HS256, TEST_SECRET))),
-        ("other key", Some(sign(claims(now, now + 60, "crm-api"), Algorithm::HS256, "another-secret-another-secret-xx"))),
+        (
+            "other key",
+            Some(sign(claims(now, now + 60, "crm-api"), Algorithm::HS256, "another-secret-another-secret-xx")),
+        ),
         ("other algorithm", Some(sign(claims(now, now + 60, "crm-api"), Algorithm::HS384, TEST_SECRET))),
-        ("alg none", Some({
-            use base64::Engine;
-            let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-            format!("{}.{}.", b64(json!({"alg": "none", "typ": "JWT"})), b64(claims(now, now + 60, "crm-api")))
-        })),
-        ("tampered claims", Some({
-            let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
-            use base64::Engine;
-            let other = json!({"sub": uuid::Uuid::now_v7().to_string(), "acc": owner.account_id, "iat": now,
+        (
+            "alg none",
+            Some({
+                use base64::Engine;
+                let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+                format!("{}.{}.", b64(json!({"alg": "none", "typ": "JWT"})), b64(claims(now, now + 60, "crm-api")))
+            }),
+        ),
+        (
+            "tampered claims",
+            Some({
+                let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+                use base64::Engine;
+                let other = json!({"sub": uuid::Uuid::now_v7().to_string(), "acc": owner.account_id, "iat": now,
                                "nbf": now, "exp": now + 60, "iss": "crm-api", "aud": "crm-api"});
-            parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(other.to_string());
-            parts.join(".")
-        })),
+                parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(other.to_string());
+                parts.join(".")
+            }),
+        ),
     ];
     for (name, token) in cases {
         let mut req = app.get("/v1/me");
@@ -143,7 +154,11 @@ async fn deactivated_user_is_401_on_next_request(app: TestApp) {
     assert_eq!(resp.status, 200, "{}", resp.text());
     app.get("/v1/me").bearer(&user.token).send().await.assert_problem(401);
     app.post("/v1/auth/refresh").json(json!({"refresh_token": user.refresh})).send().await.assert_problem(401);
-    app.post("/v1/auth/login").json(json!({"email": user.email, "password": user.password})).send().await.assert_problem(401);
+    app.post("/v1/auth/login")
+        .json(json!({"email": user.email, "password": user.password}))
+        .send()
+        .await
+        .assert_problem(401);
     // Reactivated, the user can sign in again.
     app.patch(&format!("/v1/users/{}", user.user_id)).bearer(&owner.token).json(json!({"active": true})).send().await;
     app.login(&user.email, &user.password).await;
@@ -167,7 +182,8 @@ async fn login_attempts_are_throttled() {
     let owner = app.signup().await;
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        let r = app.post("/v1/auth/login").json(json!({"email": owner.email, "password": "wrong-password"})).send().await;
+        let r =
+            app.post("/v1/auth/login").json(json!({"email": owner.email, "password": "wrong-password"})).send().await;
         statuses.push(r.status);
     }
     assert_eq!(statuses, vec![401, 401, 401, 429, 429]);

@@ -19,12 +19,18 @@ async fn http_error_mapping(app: TestApp) {
     assert!(r.assert_problem(422)["errors"]["name"].is_array());
     let r = app.post("/v1/offices").bearer(&owner.token).json(json!([1, 2])).send().await;
     r.assert_problem(422);
-    app.post("/v1/offices").bearer(&owner.token).raw("application/json", "{} trailing").send().await.assert_problem(400);
+    app.post("/v1/offices")
+        .bearer(&owner.token)
+        .raw("application/json", "{} trailing")
+        .send()
+        .await
+        .assert_problem(400);
     // Unknown routes and ids: 404 problem.
     app.get("/v1/nothing-here").bearer(&owner.token).send().await.assert_problem(404);
     app.get("/v1/offices/123").bearer(&owner.token).send().await.assert_problem(404);
     // No error leaks internals.
-    let r = app.post("/v1/offices").bearer(&owner.token).raw("application/json", "{\"name\": \"\\u0000\"}").send().await;
+    let r =
+        app.post("/v1/offices").bearer(&owner.token).raw("application/json", "{\"name\": \"\\u0000\"}").send().await;
     assert!(r.assert_problem(422)["errors"]["name"].is_array());
     assert!(!r.text().to_lowercase().contains("sql"));
     // Nothing was written by any of the failed requests.
@@ -36,13 +42,25 @@ async fn me_password_change_rules(app: TestApp) {
     let owner = app.signup().await;
     let r = app.patch("/v1/me").bearer(&owner.token).json(json!({"password": "new-password-1"})).send().await;
     assert!(r.assert_problem(422)["errors"]["current_password"].is_array());
-    let r = app.patch("/v1/me").bearer(&owner.token)
-        .json(json!({"password": "new-password-1", "current_password": "wrong"})).send().await;
+    let r = app
+        .patch("/v1/me")
+        .bearer(&owner.token)
+        .json(json!({"password": "new-password-1", "current_password": "wrong"}))
+        .send()
+        .await;
     r.assert_problem(422);
-    let r = app.patch("/v1/me").bearer(&owner.token)
-        .json(json!({"password": "new-password-1", "current_password": owner.password})).send().await;
+    let r = app
+        .patch("/v1/me")
+        .bearer(&owner.token)
+        .json(json!({"password": "new-password-1", "current_password": owner.password}))
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    app.post("/v1/auth/login").json(json!({"email": owner.email, "password": owner.password})).send().await.assert_problem(401);
+    app.post("/v1/auth/login")
+        .json(json!({"email": owner.email, "password": owner.password}))
+        .send()
+        .await
+        .assert_problem(401);
     app.login(&owner.email, "new-password-1").await;
     // The password change ended the old refresh session.
     app.post("/v1/auth/refresh").json(json!({"refresh_token": owner.refresh})).send().await.assert_problem(401);

@@ -49,6 +49,7 @@ pub fn settings(database_url: String) -> Settings {
         access_token_ttl_secs: 900,
         refresh_token_ttl_secs: 3600,
         json_body_limit: 64 * 1024,
+        import_body_limit: 4 * 1024 * 1024,
         db_pool_size: 4,
         db_timeout_secs: 5,
         login_attempts_per_minute: 1000,
@@ -65,12 +66,11 @@ fn postgres_url() -> Option<&'static str> {
         let name = format!("crm_test_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::establish(&base).expect("TEST_DATABASE_URL must be reachable");
         // Databases of earlier runs that nobody uses any more (DROP fails while in use).
-        let stale: Vec<String> = diesel::sql_query(
-            "SELECT datname AS name FROM pg_database WHERE datname LIKE 'crm\\_test\\_%'",
-        )
-        .load::<DbName>(&mut admin)
-        .map(|rows| rows.into_iter().map(|r| r.name).collect())
-        .unwrap_or_default();
+        let stale: Vec<String> =
+            diesel::sql_query("SELECT datname AS name FROM pg_database WHERE datname LIKE 'crm\\_test\\_%'")
+                .load::<DbName>(&mut admin)
+                .map(|rows| rows.into_iter().map(|r| r.name).collect())
+                .unwrap_or_default();
         for db in stale {
             let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\""));
         }

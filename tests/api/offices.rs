@@ -9,13 +9,19 @@ async fn offices_crud_and_roles(app: TestApp) {
     let admin = app.user(&owner, "admin", &[]).await;
     let user = app.user(&owner, "user", &[]).await;
     let focused = app.user(&owner, "focused", &[]).await;
-    let r = app.post("/v1/offices").bearer(&admin.token).json(json!({"name": "Paris", "address": "1 Rue"})).send().await;
+    let r =
+        app.post("/v1/offices").bearer(&admin.token).json(json!({"name": "Paris", "address": "1 Rue"})).send().await;
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_owned();
     assert_eq!(r.header("location").unwrap(), format!("/v1/offices/{id}"));
     for who in [&user, &focused] {
         app.post("/v1/offices").bearer(&who.token).json(json!({"name": "X"})).send().await.assert_problem(403);
-        app.patch(&format!("/v1/offices/{id}")).bearer(&who.token).json(json!({"name": "X"})).send().await.assert_problem(403);
+        app.patch(&format!("/v1/offices/{id}"))
+            .bearer(&who.token)
+            .json(json!({"name": "X"}))
+            .send()
+            .await
+            .assert_problem(403);
         app.delete(&format!("/v1/offices/{id}")).bearer(&who.token).send().await.assert_problem(403);
         let list = app.get("/v1/offices").bearer(&who.token).send().await.json();
         assert_eq!(list["data"][0]["name"], "Paris");
@@ -23,13 +29,23 @@ async fn offices_crud_and_roles(app: TestApp) {
     }
     let got = app.get(&format!("/v1/offices/{id}")).bearer(&owner.token).send().await;
     let etag = got.header("etag").unwrap();
-    let r = app.patch(&format!("/v1/offices/{id}")).bearer(&owner.token).header("If-Match", &etag)
-        .json(json!({"address": null})).send().await;
+    let r = app
+        .patch(&format!("/v1/offices/{id}"))
+        .bearer(&owner.token)
+        .header("If-Match", &etag)
+        .json(json!({"address": null}))
+        .send()
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["address"], serde_json::Value::Null);
     assert_eq!(r.json()["name"], "Paris");
-    app.patch(&format!("/v1/offices/{id}")).bearer(&owner.token).header("If-Match", &etag)
-        .json(json!({"name": "Lyon"})).send().await.assert_problem(412);
+    app.patch(&format!("/v1/offices/{id}"))
+        .bearer(&owner.token)
+        .header("If-Match", &etag)
+        .json(json!({"name": "Lyon"}))
+        .send()
+        .await
+        .assert_problem(412);
     let r = app.patch(&format!("/v1/offices/{id}")).bearer(&owner.token).json(json!({"name": ""})).send().await;
     assert!(r.assert_problem(422)["errors"]["name"].is_array());
     assert_eq!(app.delete(&format!("/v1/offices/{id}")).bearer(&admin.token).send().await.status, 204);

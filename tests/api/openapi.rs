@@ -20,10 +20,26 @@ async fn every_route_is_documented_with_its_errors() {
     let doc = serde_json::to_value(crm_api::app::openapi_doc()).unwrap();
     let paths = doc["paths"].as_object().unwrap();
     for expected in [
-        "/v1/auth/signup", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/logout", "/v1/me", "/v1/api-tokens",
-        "/v1/api-tokens/{id}", "/v1/account", "/v1/account/transfer-ownership", "/v1/users", "/v1/users/{id}",
-        "/v1/users/bulk", "/v1/roles", "/v1/users/{id}/offices", "/v1/users/{id}/offices/{office_id}",
-        "/v1/offices", "/v1/offices/{id}", "/v1/audit", "/healthz", "/readyz",
+        "/v1/auth/signup",
+        "/v1/auth/login",
+        "/v1/auth/refresh",
+        "/v1/auth/logout",
+        "/v1/me",
+        "/v1/api-tokens",
+        "/v1/api-tokens/{id}",
+        "/v1/account",
+        "/v1/account/transfer-ownership",
+        "/v1/users",
+        "/v1/users/{id}",
+        "/v1/users/bulk",
+        "/v1/roles",
+        "/v1/users/{id}/offices",
+        "/v1/users/{id}/offices/{office_id}",
+        "/v1/offices",
+        "/v1/offices/{id}",
+        "/v1/audit",
+        "/healthz",
+        "/readyz",
     ] {
         assert!(paths.contains_key(expected), "{expected} missing from the document");
     }

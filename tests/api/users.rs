@@ -41,9 +41,19 @@ async fn role_matrix_for_user_management(app: TestApp) {
     assert_eq!(as_admin["privileges"], json!(["export"]));
     // Edit, deactivate and delete: user and focused never.
     for who in [&user, &focused] {
-        app.patch(&format!("/v1/users/{}", admin.user_id)).bearer(&who.token).json(json!({"first_name": "X"})).send().await.assert_problem(403);
+        app.patch(&format!("/v1/users/{}", admin.user_id))
+            .bearer(&who.token)
+            .json(json!({"first_name": "X"}))
+            .send()
+            .await
+            .assert_problem(403);
         app.delete(&format!("/v1/users/{}", admin.user_id)).bearer(&who.token).send().await.assert_problem(403);
-        app.post("/v1/users/bulk").bearer(&who.token).json(json!({"ids": [admin.user_id], "op": "set_active", "value": false})).send().await.assert_problem(403);
+        app.post("/v1/users/bulk")
+            .bearer(&who.token)
+            .json(json!({"ids": [admin.user_id], "op": "set_active", "value": false}))
+            .send()
+            .await
+            .assert_problem(403);
     }
     // Admin manages a user: role, privileges, then deletes.
     let r = app
@@ -107,7 +117,12 @@ async fn owner_rules_and_role_validation(app: TestApp) {
     app.post("/v1/users").bearer(&owner.token).json(dup).send().await.assert_problem(409);
     // Demoting a user away from role user drops view_activity.
     let user = app.user(&owner, "user", &["view_activity"]).await;
-    let r = app.patch(&format!("/v1/users/{}", user.user_id)).bearer(&owner.token).json(json!({"role": "focused"})).send().await;
+    let r = app
+        .patch(&format!("/v1/users/{}", user.user_id))
+        .bearer(&owner.token)
+        .json(json!({"role": "focused"}))
+        .send()
+        .await;
     assert_eq!(r.json()["privileges"], json!([]));
 }
 
@@ -154,11 +169,24 @@ async fn user_patch_honours_if_match_and_audits(app: TestApp) {
     let got = app.get(&path).bearer(&owner.token).send().await;
     let etag = got.header("etag").unwrap();
     let stale = "\"999\"";
-    app.patch(&path).bearer(&owner.token).header("If-Match", stale).json(json!({"last_name": "Z"})).send().await.assert_problem(412);
-    let ok = app.patch(&path).bearer(&owner.token).header("If-Match", &etag).json(json!({"last_name": "Z"})).send().await;
+    app.patch(&path)
+        .bearer(&owner.token)
+        .header("If-Match", stale)
+        .json(json!({"last_name": "Z"}))
+        .send()
+        .await
+        .assert_problem(412);
+    let ok =
+        app.patch(&path).bearer(&owner.token).header("If-Match", &etag).json(json!({"last_name": "Z"})).send().await;
     assert_eq!(ok.status, 200);
     assert_ne!(ok.header("etag").unwrap(), etag);
-    app.patch(&path).bearer(&owner.token).header("If-Match", &etag).json(json!({"last_name": "Y"})).send().await.assert_problem(412);
+    app.patch(&path)
+        .bearer(&owner.token)
+        .header("If-Match", &etag)
+        .json(json!({"last_name": "Y"}))
+        .send()
+        .await
+        .assert_problem(412);
     let audit = app.get(&format!("/v1/audit?entity_id={}", user.user_id)).bearer(&owner.token).send().await.json();
     let entries = audit["data"].as_array().unwrap();
     assert_eq!(entries[0]["action"], "update");
@@ -194,7 +222,9 @@ async fn users_bulk_reports_per_id(app: TestApp) {
         .iter()
         .map(|x| (x["id"].as_str().unwrap().to_owned(), x["result"].as_str().unwrap().to_owned()))
         .collect();
-    let expect = |id: &str, outcome: &str| assert!(results.contains(&(id.to_owned(), outcome.to_owned())), "{id} {outcome} in {results:?}");
+    let expect = |id: &str, outcome: &str| {
+        assert!(results.contains(&(id.to_owned(), outcome.to_owned())), "{id} {outcome} in {results:?}")
+    };
     expect(&a.user_id, "ok");
     expect(&b.user_id, "ok");
     expect(&owner.user_id, "forbidden");
@@ -211,15 +241,34 @@ async fn users_bulk_reports_per_id(app: TestApp) {
     assert_eq!(r.status, 200, "{}", r.text());
     let m = app.get(&format!("/v1/users/{}/offices", a.user_id)).bearer(&owner.token).send().await.json();
     assert_eq!(m, json!([{"user_id": a.user_id, "office_id": office, "permission": "edit"}]));
-    let r = app.post("/v1/users/bulk").bearer(&owner.token).json(json!({"ids": [a.user_id], "op": "set_active", "value": false})).send().await;
+    let r = app
+        .post("/v1/users/bulk")
+        .bearer(&owner.token)
+        .json(json!({"ids": [a.user_id], "op": "set_active", "value": false}))
+        .send()
+        .await;
     assert_eq!(r.status, 200);
     app.get("/v1/me").bearer(&a.token).send().await.assert_problem(401);
-    let r = app.post("/v1/users/bulk").bearer(&owner.token).json(json!({"ids": [a.user_id], "op": "set_active", "value": "yes"})).send().await;
+    let r = app
+        .post("/v1/users/bulk")
+        .bearer(&owner.token)
+        .json(json!({"ids": [a.user_id], "op": "set_active", "value": "yes"}))
+        .send()
+        .await;
     assert!(r.assert_problem(422)["errors"]["value"].is_array());
-    let r = app.post("/v1/users/bulk").bearer(&owner.token).json(json!({"ids": [], "op": "set_active", "value": true})).send().await;
+    let r = app
+        .post("/v1/users/bulk")
+        .bearer(&owner.token)
+        .json(json!({"ids": [], "op": "set_active", "value": true}))
+        .send()
+        .await;
     r.assert_problem(422);
-    let r = app.post("/v1/users/bulk").bearer(&owner.token)
-        .json(json!({"ids": [b.user_id], "op": "grant_privileges", "value": ["view_activity"]})).send().await;
+    let r = app
+        .post("/v1/users/bulk")
+        .bearer(&owner.token)
+        .json(json!({"ids": [b.user_id], "op": "grant_privileges", "value": ["view_activity"]}))
+        .send()
+        .await;
     assert_eq!(r.json()["results"][0]["result"], "forbidden");
 }
 

@@ -45,7 +45,8 @@ CREATE TABLE office_memberships (
     user_id TEXT COLLATE "C" NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     office_id TEXT COLLATE "C" NOT NULL REFERENCES offices(id) ON DELETE CASCADE,
     account_id TEXT COLLATE "C" NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-    permission TEXT NOT NULL,
+    -- none=0, view=2, edit=3, manage=4: the contact access level the grant gives.
+    level INTEGER NOT NULL,
     PRIMARY KEY (user_id, office_id)
 );
 CREATE INDEX office_memberships_office_idx ON office_memberships (office_id);

@@ -1,0 +1,250 @@
+//! SPEC §2 as SQL. `ContactScope` is the only way to query contacts: it is built from an
+//! authenticated `Actor` (or, for the explain endpoint, from a user loaded by id) and
+//! yields the visibility predicate and the level expression that every select, count,
+//! update and delete of contacts uses, and the `IN (…)` join that every other table
+//! (notifications, audit, deals, actions) uses to reach contacts. The reference model in
+//! `model.rs` states the same rule in plain Rust; the tests hold the two together.
+//!
+//! The fragments are written by hand once, generic over the backend, so that they work
+//! in top-level queries and in subqueries alike on both databases.
+
+use diesel::backend::Backend;
+use diesel::expression::{is_aggregate, AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{Bool, HasSqlType, Integer, Text};
+
+use super::{Actor, DefaultContactAccess, Level, Role};
+use crate::db::schema::contacts;
+use crate::db::MultiBackend;
+
+/// Whose view of the contacts a query takes.
+#[derive(Debug, Clone)]
+pub struct ContactScope {
+    account_id: String,
+    user_id: String,
+    role: Role,
+    default_access: DefaultContactAccess,
+}
+
+impl ContactScope {
+    pub fn of(actor: &Actor) -> Self {
+        ContactScope {
+            account_id: actor.account_id.clone(),
+            user_id: actor.user_id.clone(),
+            role: actor.role,
+            default_access: actor.default_access,
+        }
+    }
+
+    /// Another user's view, for `GET /v1/contacts/{id}/access?user_id=` (owner/admin).
+    pub fn for_user(account_id: &str, user_id: &str, role: Role, default_access: DefaultContactAccess) -> Self {
+        ContactScope { account_id: account_id.into(), user_id: user_id.into(), role, default_access }
+    }
+
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    /// Contacts the subject sees at `limited` or above, in its account only.
+    pub fn visible(&self) -> AtLeast {
+        self.at_least(Level::Limited)
+    }
+
+    /// Visible and at `min` or above (writes, full reads, exports, joins).
+    pub fn at_least(&self, min: Level) -> AtLeast {
+        AtLeast { scope: self.clone(), min }
+    }
+
+    /// The subject's level on each contact row, as `Level::rank` (hidden 0 … manage 4).
+    pub fn level(&self) -> LevelOf {
+        LevelOf { scope: self.clone() }
+    }
+
+    /// The subject's contacts query: `FROM contacts WHERE <visible>`, boxed for filters.
+    pub fn contacts(&self) -> contacts::BoxedQuery<'static, MultiBackend> {
+        contacts::table.filter(self.visible()).into_boxed()
+    }
+
+    /// `column IN (SELECT id FROM contacts WHERE <at least min>)`: how rows of other tables
+    /// that point at a contact are scoped.
+    pub fn contact_in<C>(&self, column: C, min: Level) -> ContactIn<C> {
+        ContactIn { column, inner: self.at_least(min) }
+    }
+
+    fn walk_visible<'b, DB>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()>
+    where
+        DB: Backend + HasSqlType<Text>,
+        String: ToSql<Text, DB>,
+    {
+        out.push_sql("(contacts.account_id = ");
+        out.push_bind_param::<Text, _>(&self.account_id)?;
+        match self.role {
+            Role::Owner | Role::Admin => {}
+            // 2.2: a focused user sees only what they own.
+            Role::Focused => {
+                out.push_sql(" AND contacts.owner_id = ");
+                out.push_bind_param::<Text, _>(&self.user_id)?;
+            }
+            // 2.3.1: never someone else's private contact; with the account default
+            // `hidden`, only owned (2.3.2), unassigned (2.3.3) or granted offices (2.3.4).
+            Role::User => {
+                out.push_sql(" AND (NOT contacts.private OR contacts.owner_id = ");
+                out.push_bind_param::<Text, _>(&self.user_id)?;
+                out.push_sql(")");
+                if self.default_access == DefaultContactAccess::Hidden {
+                    out.push_sql(" AND (contacts.owner_id = ");
+                    out.push_bind_param::<Text, _>(&self.user_id)?;
+                    out.push_sql(
+                        " OR (contacts.owner_id IS NULL AND contacts.office_id IS NULL) \
+                         OR contacts.office_id IN (SELECT m.office_id FROM office_memberships m WHERE m.user_id = ",
+                    );
+                    out.push_bind_param::<Text, _>(&self.user_id)?;
+                    out.push_sql(" AND m.level > 0))");
+                }
+            }
+        }
+        out.push_sql(")");
+        Ok(())
+    }
+
+    fn walk_level<'b, DB>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()>
+    where
+        DB: Backend + HasSqlType<Text>,
+        String: ToSql<Text, DB>,
+    {
+        match self.role {
+            // 2.1
+            Role::Owner | Role::Admin => out.push_sql("4"),
+            // 2.2
+            Role::Focused => {
+                out.push_sql("(CASE WHEN contacts.owner_id = ");
+                out.push_bind_param::<Text, _>(&self.user_id)?;
+                out.push_sql(" THEN 3 ELSE 0 END)");
+            }
+            Role::User => {
+                let d = Level::from(self.default_access).rank().to_string();
+                // 2.3.1 private and owned by someone else (or by nobody) -> hidden
+                out.push_sql("(CASE WHEN contacts.private AND (contacts.owner_id IS NULL OR contacts.owner_id <> ");
+                out.push_bind_param::<Text, _>(&self.user_id)?;
+                // 2.3.2 owner -> max(edit, office level): only `manage` beats edit
+                out.push_sql(") THEN 0 WHEN contacts.owner_id = ");
+                out.push_bind_param::<Text, _>(&self.user_id)?;
+                out.push_sql(" THEN COALESCE((SELECT m.level FROM office_memberships m WHERE m.user_id = ");
+                out.push_bind_param::<Text, _>(&self.user_id)?;
+                out.push_sql(" AND m.office_id = contacts.office_id AND m.level > 3), 3)");
+                // 2.3.3 neither owner nor office -> edit
+                out.push_sql(" WHEN contacts.owner_id IS NULL AND contacts.office_id IS NULL THEN 3");
+                // 2.3.4 max(account default, office level; not a member -> hidden)
+                out.push_sql(&format!(" ELSE COALESCE((SELECT CASE WHEN m.level > {d} THEN m.level ELSE {d} END"));
+                out.push_sql(" FROM office_memberships m WHERE m.user_id = ");
+                out.push_bind_param::<Text, _>(&self.user_id)?;
+                out.push_sql(&format!(" AND m.office_id = contacts.office_id), {d}) END)"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `<visible> [AND <level> >= min]`.
+#[derive(Debug, Clone)]
+pub struct AtLeast {
+    scope: ContactScope,
+    min: Level,
+}
+
+/// The level expression.
+#[derive(Debug, Clone)]
+pub struct LevelOf {
+    scope: ContactScope,
+}
+
+/// `column IN (SELECT contacts.id FROM contacts WHERE <at least>)`.
+#[derive(Debug, Clone)]
+pub struct ContactIn<C> {
+    column: C,
+    inner: AtLeast,
+}
+
+impl<DB> QueryFragment<DB> for AtLeast
+where
+    DB: Backend + HasSqlType<Text>,
+    String: ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.scope.walk_visible(&mut out)?;
+        // Owner and admin are at manage everywhere; a focused user at edit on all they see.
+        let implied = match self.scope.role {
+            Role::Owner | Role::Admin => Level::Manage,
+            Role::Focused => Level::Edit,
+            Role::User => Level::Limited,
+        };
+        if self.min > implied {
+            out.push_sql(" AND ");
+            self.scope.walk_level(&mut out)?;
+            out.push_sql(&format!(" >= {}", self.min.rank()));
+        }
+        Ok(())
+    }
+}
+
+impl<DB> QueryFragment<DB> for LevelOf
+where
+    DB: Backend + HasSqlType<Text>,
+    String: ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.scope.walk_level(&mut out)
+    }
+}
+
+impl<DB, C> QueryFragment<DB> for ContactIn<C>
+where
+    DB: Backend + HasSqlType<Text>,
+    String: ToSql<Text, DB>,
+    C: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.column.walk_ast(out.reborrow())?;
+        out.push_sql(" IN (SELECT contacts.id FROM contacts WHERE ");
+        self.inner.walk_ast(out.reborrow())?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// The expression plumbing diesel needs for a hand-written fragment.
+macro_rules! fragment_expression {
+    ($ty:ty, $sql_type:ty) => {
+        impl Expression for $ty {
+            type SqlType = $sql_type;
+        }
+        // The fragments name `contacts.*` columns: they belong to queries over contacts.
+        impl<QS> AppearsOnTable<QS> for $ty {}
+        impl<QS> SelectableExpression<QS> for $ty {}
+        impl<GB> ValidGrouping<GB> for $ty {
+            type IsAggregate = is_aggregate::Never;
+        }
+        impl QueryId for $ty {
+            type QueryId = ();
+            const HAS_STATIC_QUERY_ID: bool = false;
+        }
+    };
+}
+
+fragment_expression!(AtLeast, Bool);
+fragment_expression!(LevelOf, Integer);
+
+impl<C> Expression for ContactIn<C> {
+    type SqlType = Bool;
+}
+impl<QS, C: AppearsOnTable<QS>> AppearsOnTable<QS> for ContactIn<C> {}
+impl<QS, C: SelectableExpression<QS>> SelectableExpression<QS> for ContactIn<C> {}
+impl<GB, C> ValidGrouping<GB> for ContactIn<C> {
+    type IsAggregate = is_aggregate::Never;
+}
+impl<C> QueryId for ContactIn<C> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}

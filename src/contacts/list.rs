@@ -1,0 +1,272 @@
+//! The scoped contact list: filters, search, sort and keyset cursors. Export pages
+//! through the same function.
+
+use base64::Engine;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::model::{ContactOut, ContactRow};
+use super::queries::project_all;
+use crate::access::{ContactScope, Level};
+use crate::db::schema::{contact_tags, contacts};
+use crate::db::{DbConnection, MultiBackend};
+use crate::error::AppError;
+
+/// Filters shared by the list and the export.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ContactFilter {
+    /// Case-insensitive substring of first name, last name, email or phone; `%`, `_` and
+    /// `\` match themselves.
+    pub q: Option<String>,
+    pub status: Option<String>,
+    pub tag: Option<String>,
+    pub owner_id: Option<uuid::Uuid>,
+    pub office_id: Option<uuid::Uuid>,
+    pub organization_id: Option<uuid::Uuid>,
+    /// `created_at`, `updated_at` or `last_name`, descending with a leading `-`
+    /// (default `-updated_at`). `last_name` sorts by byte order.
+    pub sort: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SortKey {
+    #[serde(rename = "created_at")]
+    CreatedAt,
+    #[serde(rename = "updated_at")]
+    UpdatedAt,
+    #[serde(rename = "last_name")]
+    LastName,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sort {
+    pub key: SortKey,
+    pub desc: bool,
+}
+
+impl Sort {
+    pub fn parse(text: Option<&str>) -> Result<Sort, AppError> {
+        let text = text.unwrap_or("-updated_at");
+        let (desc, name) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text.strip_prefix('+').unwrap_or(text)),
+        };
+        let key = match name {
+            "created_at" => SortKey::CreatedAt,
+            "updated_at" => SortKey::UpdatedAt,
+            "last_name" => SortKey::LastName,
+            _ => {
+                return Err(AppError::BadRequest(
+                    "sort must be created_at, updated_at or last_name, optionally prefixed with -".into(),
+                ))
+            }
+        };
+        Ok(Sort { key, desc })
+    }
+}
+
+/// Opaque to clients: the sort it belongs to and the last row's key and id.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Cursor {
+    sort: Sort,
+    value: String,
+    id: String,
+}
+
+impl Cursor {
+    fn after(sort: Sort, row: &ContactRow) -> Cursor {
+        let value = match sort.key {
+            SortKey::CreatedAt => format_ts(row.created_at),
+            SortKey::UpdatedAt => format_ts(row.updated_at),
+            SortKey::LastName => row.last_name.clone(),
+        };
+        Cursor { sort, value, id: row.id.clone() }
+    }
+
+    pub fn encode(&self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// Any tampering (bad encoding, another sort, a key that does not parse) is a 400.
+    pub fn decode(text: &str, sort: Sort) -> Result<Cursor, AppError> {
+        let bad = || AppError::BadRequest("Invalid cursor.".into());
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
+        let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        if cursor.sort != sort || uuid::Uuid::parse_str(&cursor.id).is_err() {
+            return Err(bad());
+        }
+        if matches!(sort.key, SortKey::CreatedAt | SortKey::UpdatedAt) {
+            parse_ts(&cursor.value).ok_or_else(bad)?;
+        }
+        Ok(cursor)
+    }
+}
+
+fn format_ts(ts: NaiveDateTime) -> String {
+    ts.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+fn parse_ts(text: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.6f").ok()
+}
+
+/// `%`, `_` and `\` in `q` match themselves.
+pub fn like_pattern(q: &str) -> String {
+    let mut out = String::from("%");
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+type Boxed = contacts::BoxedQuery<'static, MultiBackend>;
+
+/// The scoped, filtered query (no order, no cursor). Filters on fields beyond the basic
+/// ones only match contacts seen at `view` or above, so a `limited` contact's status,
+/// tags, owner, office or organization cannot be probed through them.
+pub fn filtered(scope: &ContactScope, filter: &ContactFilter, min: Level) -> Boxed {
+    let reveals_more = filter.status.is_some()
+        || filter.tag.is_some()
+        || filter.owner_id.is_some()
+        || filter.office_id.is_some()
+        || filter.organization_id.is_some();
+    let min = if reveals_more { min.max(Level::View) } else { min };
+    let mut q = contacts::table.filter(scope.at_least(min)).into_boxed();
+    if let Some(text) = filter.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        q = q.filter(contacts::search_text.like(like_pattern(text)).escape('\\'));
+    }
+    if let Some(status) = &filter.status {
+        q = q.filter(contacts::status.eq(status.clone()));
+    }
+    if let Some(tag) = &filter.tag {
+        let tagged = contact_tags::table
+            .filter(contact_tags::account_id.eq(scope.account_id().to_owned()))
+            .filter(contact_tags::tag.eq(tag.clone()))
+            .select(contact_tags::contact_id);
+        q = q.filter(contacts::id.eq_any(tagged));
+    }
+    if let Some(owner) = filter.owner_id {
+        q = q.filter(contacts::owner_id.eq(owner.to_string()));
+    }
+    if let Some(office) = filter.office_id {
+        q = q.filter(contacts::office_id.eq(office.to_string()));
+    }
+    if let Some(org) = filter.organization_id {
+        q = q.filter(contacts::organization_id.eq(org.to_string()));
+    }
+    q
+}
+
+macro_rules! keyset {
+    ($q:expr, $col:expr, $value:expr, $id:expr, $desc:expr) => {{
+        let (q, v, id) = ($q, $value, $id);
+        match $desc {
+            true => q
+                .filter($col.lt(v.clone()).or($col.eq(v).and(contacts::id.lt(id))))
+                .order(($col.desc(), contacts::id.desc())),
+            false => q
+                .filter($col.gt(v.clone()).or($col.eq(v).and(contacts::id.gt(id))))
+                .order(($col.asc(), contacts::id.asc())),
+        }
+    }};
+}
+
+macro_rules! ordered {
+    ($q:expr, $col:expr, $desc:expr) => {
+        match $desc {
+            true => $q.order(($col.desc(), contacts::id.desc())),
+            false => $q.order(($col.asc(), contacts::id.asc())),
+        }
+    };
+}
+
+fn order_after(q: Boxed, sort: Sort, cursor: Option<&Cursor>) -> Result<Boxed, AppError> {
+    let bad = || AppError::BadRequest("Invalid cursor.".into());
+    Ok(match (sort.key, cursor) {
+        (SortKey::CreatedAt, None) => ordered!(q, contacts::created_at, sort.desc),
+        (SortKey::UpdatedAt, None) => ordered!(q, contacts::updated_at, sort.desc),
+        (SortKey::LastName, None) => ordered!(q, contacts::last_name, sort.desc),
+        (SortKey::CreatedAt, Some(c)) => {
+            keyset!(q, contacts::created_at, parse_ts(&c.value).ok_or_else(bad)?, c.id.clone(), sort.desc)
+        }
+        (SortKey::UpdatedAt, Some(c)) => {
+            keyset!(q, contacts::updated_at, parse_ts(&c.value).ok_or_else(bad)?, c.id.clone(), sort.desc)
+        }
+        (SortKey::LastName, Some(c)) => keyset!(q, contacts::last_name, c.value.clone(), c.id.clone(), sort.desc),
+    })
+}
+
+/// One page of the scoped list: rows at `min` or above, each with the caller's level.
+pub fn page(
+    conn: &mut DbConnection,
+    scope: &ContactScope,
+    filter: &ContactFilter,
+    min: Level,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<(ContactRow, Level)>, Option<String>), AppError> {
+    let sort = Sort::parse(filter.sort.as_deref())?;
+    let cursor = cursor.map(|c| Cursor::decode(c, sort)).transpose()?;
+    let q = order_after(filtered(scope, filter, min), sort, cursor.as_ref())?;
+    let mut rows: Vec<(ContactRow, i32)> =
+        q.select((contacts::all_columns, scope.level())).limit(limit + 1).load(conn)?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|(r, _)| Cursor::after(sort, r).encode())
+    } else {
+        None
+    };
+    Ok((rows.into_iter().map(|(r, rank)| (r, Level::from_rank(rank))).collect(), next))
+}
+
+/// Above this many matches, `total` is the cap and `total_is_estimate` is true.
+pub const TOTAL_CAP: i64 = 10_000;
+
+/// Counts matches exactly up to `TOTAL_CAP`, so a count never scans more than that.
+pub fn bounded_total(
+    conn: &mut DbConnection,
+    scope: &ContactScope,
+    filter: &ContactFilter,
+) -> Result<(i64, bool), AppError> {
+    let ids: Vec<String> =
+        filtered(scope, filter, Level::Limited).select(contacts::id).limit(TOTAL_CAP + 1).load(conn)?;
+    let n = ids.len() as i64;
+    Ok(if n > TOTAL_CAP { (TOTAL_CAP, true) } else { (n, false) })
+}
+
+/// `GET /v1/contacts` answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContactPage {
+    pub data: Vec<ContactOut>,
+    pub next_cursor: Option<String>,
+    /// Matching contacts when `with_total=true`: exact up to 10,000, else 10,000 with
+    /// `total_is_estimate: true`. `null` unless asked for.
+    pub total: Option<i64>,
+    /// True when `total` is a lower bound rather than the exact figure.
+    pub total_is_estimate: bool,
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    scope: &ContactScope,
+    filter: &ContactFilter,
+    cursor: Option<&str>,
+    limit: i64,
+    with_total: bool,
+) -> Result<ContactPage, AppError> {
+    let (rows, next_cursor) = page(conn, scope, filter, Level::Limited, cursor, limit)?;
+    let (total, total_is_estimate) = if with_total {
+        let (n, est) = bounded_total(conn, scope, filter)?;
+        (Some(n), est)
+    } else {
+        (None, false)
+    };
+    Ok(ContactPage { data: project_all(conn, rows)?, next_cursor, total, total_is_estimate })
+}

@@ -1,0 +1,243 @@
+//! Contact rows and API shapes.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::{Validate, ValidationError};
+
+use crate::access::Level;
+use crate::db::schema::contacts;
+use crate::http::{double_option, utc};
+
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = contacts)]
+pub struct ContactRow {
+    pub id: String,
+    pub account_id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub job_title: Option<String>,
+    pub organization_id: Option<String>,
+    pub status: Option<String>,
+    pub lead_source: Option<String>,
+    pub owner_id: Option<String>,
+    pub office_id: Option<String>,
+    pub private: bool,
+    pub search_text: String,
+    pub version: i64,
+    pub created_at: chrono::NaiveDateTime,
+    pub updated_at: chrono::NaiveDateTime,
+}
+
+impl ContactRow {
+    /// What `q` matches: names, email and phone, lower-cased here so that both databases
+    /// compare the same text.
+    pub fn compute_search_text(&self) -> String {
+        [Some(&self.first_name), Some(&self.last_name), self.email.as_ref(), self.phone.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|s| s.to_lowercase())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub fn facts(&self) -> crate::access::model::ContactFacts {
+        crate::access::model::ContactFacts {
+            owner_id: self.owner_id.clone(),
+            office_id: self.office_id.clone(),
+            private: self.private,
+        }
+    }
+}
+
+/// A contact the caller sees at `view` or above.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ContactView {
+    pub id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub job_title: Option<String>,
+    pub organization_id: Option<String>,
+    pub status: Option<String>,
+    pub lead_source: Option<String>,
+    pub tags: Vec<String>,
+    pub owner_id: Option<String>,
+    pub office_id: Option<String>,
+    pub private: bool,
+    /// The caller's access level on this contact.
+    pub access: Level,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// A contact the caller sees at `limited`: the basic fields only.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ContactBasic {
+    pub id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// Always `limited` here.
+    pub access: Level,
+}
+
+/// What a write answers when the caller no longer sees the contact afterwards (a focused
+/// user who handed it over, a user who moved it out of their offices).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ContactGone {
+    pub id: String,
+    /// Always `hidden` here.
+    pub access: Level,
+}
+
+/// A contact as the caller may see it: full at `view` and above, basic fields at
+/// `limited`, only `id` and `access` after a write that left it hidden to the caller.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ContactOut {
+    Full(ContactView),
+    Basic(ContactBasic),
+    Gone(ContactGone),
+}
+
+impl ContactOut {
+    pub fn project(row: &ContactRow, tags: Vec<String>, level: Level) -> ContactOut {
+        match level {
+            Level::Hidden => ContactOut::Gone(ContactGone { id: row.id.clone(), access: level }),
+            Level::Limited => ContactOut::Basic(ContactBasic {
+                id: row.id.clone(),
+                first_name: row.first_name.clone(),
+                last_name: row.last_name.clone(),
+                email: row.email.clone(),
+                phone: row.phone.clone(),
+                access: level,
+            }),
+            _ => ContactOut::Full(ContactView::new(row, tags, level)),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            ContactOut::Full(c) => &c.id,
+            ContactOut::Basic(c) => &c.id,
+            ContactOut::Gone(c) => &c.id,
+        }
+    }
+}
+
+impl ContactView {
+    pub fn new(row: &ContactRow, tags: Vec<String>, access: Level) -> Self {
+        ContactView {
+            id: row.id.clone(),
+            first_name: row.first_name.clone(),
+            last_name: row.last_name.clone(),
+            email: row.email.clone(),
+            phone: row.phone.clone(),
+            job_title: row.job_title.clone(),
+            organization_id: row.organization_id.clone(),
+            status: row.status.clone(),
+            lead_source: row.lead_source.clone(),
+            tags,
+            owner_id: row.owner_id.clone(),
+            office_id: row.office_id.clone(),
+            private: row.private,
+            access,
+            created_at: utc(row.created_at),
+            updated_at: utc(row.updated_at),
+            version: row.version,
+        }
+    }
+}
+
+pub fn validate_tags(tags: &[String]) -> Result<(), ValidationError> {
+    let bad = |msg: &'static str| {
+        let mut e = ValidationError::new("tags");
+        e.message = Some(msg.into());
+        Err(e)
+    };
+    if tags.len() > 50 {
+        return bad("at most 50 tags");
+    }
+    if tags.iter().any(|t| t.trim().is_empty() || t.chars().count() > 50 || t.trim() != t) {
+        return bad("tags must be 1 to 50 characters without surrounding spaces");
+    }
+    Ok(())
+}
+
+/// Body of `POST /v1/contacts`. `owner_id` absent means the caller; `null` means no owner.
+/// A focused user's contact is always their own, whatever `owner_id` says.
+#[derive(Debug, Default, Clone, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters long"))]
+    pub first_name: String,
+    #[serde(default)]
+    #[validate(length(max = 100, message = "must be at most 100 characters long"))]
+    pub last_name: String,
+    #[validate(email(message = "must be a valid email address"), length(max = 254))]
+    pub email: Option<String>,
+    #[validate(length(min = 1, max = 50, message = "must be 1 to 50 characters long"))]
+    pub phone: Option<String>,
+    #[validate(length(max = 200, message = "must be at most 200 characters long"))]
+    pub job_title: Option<String>,
+    pub organization_id: Option<uuid::Uuid>,
+    pub status: Option<String>,
+    pub lead_source: Option<String>,
+    #[serde(default)]
+    #[validate(custom(function = "validate_tags"))]
+    pub tags: Vec<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub owner_id: Option<Option<uuid::Uuid>>,
+    pub office_id: Option<uuid::Uuid>,
+    #[serde(default)]
+    pub private: bool,
+}
+
+/// Body of `PATCH /v1/contacts/{id}`: absent fields stay, `null` clears a nullable field.
+#[derive(Debug, Default, Clone, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPatch {
+    #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters long"))]
+    pub first_name: Option<String>,
+    #[validate(length(max = 100, message = "must be at most 100 characters long"))]
+    pub last_name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    #[validate(email(message = "must be a valid email address"), length(max = 254))]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    #[validate(length(min = 1, max = 50, message = "must be 1 to 50 characters long"))]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    #[validate(length(max = 200, message = "must be at most 200 characters long"))]
+    pub job_title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub organization_id: Option<Option<uuid::Uuid>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub status: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub lead_source: Option<Option<String>>,
+    /// Replaces the whole tag list.
+    #[validate(custom(function = "validate_tags"))]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub owner_id: Option<Option<uuid::Uuid>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub office_id: Option<Option<uuid::Uuid>>,
+    pub private: Option<bool>,
+}

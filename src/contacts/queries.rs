@@ -1,0 +1,425 @@
+//! Contact queries. Every one goes through a `ContactScope`, so the access rule of SPEC §2
+//! is in the SQL of each select, count, update and delete.
+
+use std::collections::{BTreeSet, HashMap};
+
+use diesel::prelude::*;
+
+use super::model::*;
+use crate::access::{Actor, ContactScope, Level, Privilege, Role};
+use crate::account::model::AccountSettings;
+use crate::audit::{self, AuditCtx};
+use crate::db::schema::{accounts, contact_tags, contacts, notifications, offices, organizations, users};
+use crate::db::DbConnection;
+use crate::error::{AppError, FieldErrors};
+use crate::http::{new_id, now};
+
+diesel::define_sql_function!(
+    /// SQL `lower()`, on both backends.
+    fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
+
+/// One contact the scope sees, with the scope's level on it; `NotFound` when hidden,
+/// missing or another account's (the same answer for all three).
+pub fn find(conn: &mut DbConnection, scope: &ContactScope, id: &str) -> Result<(ContactRow, Level), AppError> {
+    let found: Option<(ContactRow, i32)> = scope
+        .contacts()
+        .filter(contacts::id.eq(id.to_owned()))
+        .select((contacts::all_columns, scope.level()))
+        .first(conn)
+        .optional()?;
+    let (row, rank) = found.ok_or(AppError::NotFound)?;
+    Ok((row, Level::from_rank(rank)))
+}
+
+/// Tags of many contacts in one query.
+pub fn load_tags(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<String, Vec<String>>, AppError> {
+    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(map);
+    }
+    let rows: Vec<(String, String)> = contact_tags::table
+        .filter(contact_tags::contact_id.eq_any(ids))
+        .select((contact_tags::contact_id, contact_tags::tag))
+        .order((contact_tags::contact_id, contact_tags::tag))
+        .load(conn)?;
+    for (id, tag) in rows {
+        map.entry(id).or_default().push(tag);
+    }
+    Ok(map)
+}
+
+/// Projects rows at their levels, loading tags only for the ones shown in full.
+pub fn project_all(conn: &mut DbConnection, rows: Vec<(ContactRow, Level)>) -> Result<Vec<ContactOut>, AppError> {
+    let full: Vec<String> = rows.iter().filter(|(_, l)| *l >= Level::View).map(|(r, _)| r.id.clone()).collect();
+    let mut tags = load_tags(conn, &full)?;
+    Ok(rows
+        .iter()
+        .map(|(row, level)| ContactOut::project(row, tags.remove(&row.id).unwrap_or_default(), *level))
+        .collect())
+}
+
+fn project_one(conn: &mut DbConnection, row: &ContactRow, level: Level) -> Result<ContactOut, AppError> {
+    Ok(project_all(conn, vec![(row.clone(), level)])?.remove(0))
+}
+
+fn normalise_tags(tags: &[String]) -> Vec<String> {
+    tags.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect()
+}
+
+fn replace_tags(conn: &mut DbConnection, account_id: &str, contact_id: &str, tags: &[String]) -> Result<(), AppError> {
+    diesel::delete(contact_tags::table.filter(contact_tags::contact_id.eq(contact_id))).execute(conn)?;
+    for tag in tags {
+        diesel::insert_into(contact_tags::table)
+            .values((
+                contact_tags::contact_id.eq(contact_id),
+                contact_tags::account_id.eq(account_id),
+                contact_tags::tag.eq(tag),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn account_settings(conn: &mut DbConnection, account_id: &str) -> Result<AccountSettings, AppError> {
+    let row: crate::account::model::AccountRow = accounts::table.find(account_id).first(conn)?;
+    Ok(row.settings())
+}
+
+/// Answers of "is this id one of the account's" already asked in this request, so an
+/// import asks the database once per distinct id.
+#[derive(Default)]
+pub struct RefCache {
+    known: HashMap<(&'static str, String), bool>,
+}
+
+impl RefCache {
+    fn check(
+        &mut self,
+        kind: &'static str,
+        id: &str,
+        ask: impl FnOnce() -> Result<i64, diesel::result::Error>,
+    ) -> Result<bool, AppError> {
+        if let Some(ok) = self.known.get(&(kind, id.to_owned())) {
+            return Ok(*ok);
+        }
+        let ok = ask()? > 0;
+        self.known.insert((kind, id.to_owned()), ok);
+        Ok(ok)
+    }
+}
+
+/// Checks the fields that depend on the account: settings choices and the ids of owner,
+/// office and organization. Collects every problem into one 422.
+fn check_references(
+    conn: &mut DbConnection,
+    account_id: &str,
+    settings: &AccountSettings,
+    row: &ContactRow,
+    refs: &mut RefCache,
+) -> Result<(), AppError> {
+    let mut errors = FieldErrors::new();
+    if let Some(status) = &row.status {
+        if !settings.contact_statuses.contains(status) {
+            errors.insert("status".into(), vec![format!("must be one of {:?}", settings.contact_statuses)]);
+        }
+    }
+    if let Some(source) = &row.lead_source {
+        if !settings.lead_sources.contains(source) {
+            errors.insert("lead_source".into(), vec![format!("must be one of {:?}", settings.lead_sources)]);
+        }
+    }
+    if let Some(owner) = &row.owner_id {
+        let ok = refs.check("user", owner, || {
+            users::table
+                .filter(users::account_id.eq(account_id))
+                .filter(users::id.eq(owner))
+                .filter(users::active.eq(true))
+                .count()
+                .get_result(conn)
+        })?;
+        if !ok {
+            errors.insert("owner_id".into(), vec!["must be an active user of this account".into()]);
+        }
+    }
+    if let Some(office) = &row.office_id {
+        let ok = refs.check("office", office, || {
+            offices::table
+                .filter(offices::account_id.eq(account_id))
+                .filter(offices::id.eq(office))
+                .count()
+                .get_result(conn)
+        })?;
+        if !ok {
+            errors.insert("office_id".into(), vec!["must be an office of this account".into()]);
+        }
+    }
+    if let Some(org) = &row.organization_id {
+        let ok = refs.check("organization", org, || {
+            organizations::table
+                .filter(organizations::account_id.eq(account_id))
+                .filter(organizations::id.eq(org))
+                .count()
+                .get_result(conn)
+        })?;
+        if !ok {
+            errors.insert("organization_id".into(), vec!["must be an organization of this account".into()]);
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Validation(errors))
+    }
+}
+
+/// SPEC §2: only the owner/admin, or the contact's owner holding `own_private_contacts`,
+/// may make a contact private (or public again).
+fn may_set_private(actor: &Actor, owner_id: Option<&str>) -> bool {
+    actor.is_manager() || (owner_id == Some(actor.user_id.as_str()) && actor.has(Privilege::OwnPrivateContacts))
+}
+
+fn audit_view(row: &ContactRow, tags: &[String]) -> ContactView {
+    ContactView::new(row, tags.to_vec(), Level::Manage)
+}
+
+/// Creates a contact for `actor` in the current transaction and returns it as the actor
+/// sees it afterwards.
+pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewContact) -> Result<ContactOut, AppError> {
+    let settings = account_settings(conn, &actor.account_id)?;
+    let (row, _) = insert(conn, actor, input, &settings, &mut RefCache::default())?;
+    let scope = ContactScope::of(actor);
+    let level = find(conn, &scope, &row.id).map(|(_, l)| l).unwrap_or(Level::Hidden);
+    project_one(conn, &row, level)
+}
+
+/// Inserts one contact with its tags and audit entry (shared by create and import).
+pub fn insert(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    input: NewContact,
+    settings: &AccountSettings,
+    refs: &mut RefCache,
+) -> Result<(ContactRow, Vec<String>), AppError> {
+    let owner_id = match (actor.role, input.owner_id) {
+        // A focused user's new contact is always their own.
+        (Role::Focused, _) => Some(actor.user_id.clone()),
+        (_, None) => Some(actor.user_id.clone()),
+        (_, Some(owner)) => owner.map(|u| u.to_string()),
+    };
+    if input.private && !may_set_private(actor, owner_id.as_deref()) {
+        return Err(AppError::forbidden(
+            "Only the owner or an admin, or the contact's owner with own_private_contacts, may make it private.",
+        ));
+    }
+    let at = now();
+    let mut row = ContactRow {
+        id: new_id(),
+        account_id: actor.account_id.clone(),
+        first_name: input.first_name.trim().to_owned(),
+        last_name: input.last_name.trim().to_owned(),
+        email: input.email.map(|e| e.trim().to_owned()),
+        phone: input.phone,
+        job_title: input.job_title,
+        organization_id: input.organization_id.map(|u| u.to_string()),
+        status: input.status,
+        lead_source: input.lead_source,
+        owner_id,
+        office_id: input.office_id.map(|u| u.to_string()),
+        private: input.private,
+        search_text: String::new(),
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    };
+    row.search_text = row.compute_search_text();
+    check_references(conn, &actor.account_id, settings, &row, refs)?;
+    diesel::insert_into(contacts::table).values(&row).execute(conn)?;
+    let tags = normalise_tags(&input.tags);
+    replace_tags(conn, &row.account_id, &row.id, &tags)?;
+    audit::record(conn, &AuditCtx::from(actor), "contact", &row.id, None, Some(&audit_view(&row, &tags)))?;
+    if actor.role == Role::Focused {
+        notify_duplicate_email(conn, actor, &row)?;
+    }
+    Ok((row, tags))
+}
+
+/// SPEC §2: a focused user's new contact whose email another contact already uses tells
+/// that contact's owner. The message names only the email, never the new contact.
+fn notify_duplicate_email(conn: &mut DbConnection, actor: &Actor, row: &ContactRow) -> Result<(), AppError> {
+    let Some(email) = &row.email else { return Ok(()) };
+    let others: Vec<(String, Option<String>)> = contacts::table
+        .filter(contacts::account_id.eq(&actor.account_id))
+        .filter(lower(contacts::email).eq(email.to_lowercase()))
+        .filter(contacts::id.ne(&row.id))
+        .select((contacts::id, contacts::owner_id))
+        .load(conn)?;
+    let at = now();
+    for (contact_id, owner) in others {
+        let Some(owner) = owner.filter(|o| *o != actor.user_id) else { continue };
+        diesel::insert_into(notifications::table)
+            .values((
+                notifications::id.eq(new_id()),
+                notifications::account_id.eq(&actor.account_id),
+                notifications::user_id.eq(&owner),
+                notifications::kind.eq("duplicate_email"),
+                notifications::message.eq(format!(
+                    "A focused user created a contact with the email {email}, which your contact also uses."
+                )),
+                notifications::entity_type.eq("contact"),
+                notifications::entity_id.eq(&contact_id),
+                notifications::created_at.eq(at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Applies a patch to a contact the caller may edit; shared by PATCH and bulk.
+/// `expected_version` comes from `If-Match`.
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    scope: &ContactScope,
+    id: &str,
+    patch: ContactPatch,
+    expected_version: Option<i64>,
+) -> Result<ContactOut, AppError> {
+    let (before, level) = find(conn, scope, id)?;
+    if expected_version.is_some_and(|v| v != before.version) {
+        return Err(AppError::PreconditionFailed);
+    }
+    if level < Level::Edit {
+        return Err(AppError::forbidden("Your access to this contact does not allow changes."));
+    }
+    let before_tags = load_tags(conn, std::slice::from_ref(&before.id))?.remove(&before.id).unwrap_or_default();
+    let mut next = before.clone();
+    if let Some(v) = patch.first_name {
+        next.first_name = v.trim().to_owned();
+    }
+    if let Some(v) = patch.last_name {
+        next.last_name = v.trim().to_owned();
+    }
+    if let Some(v) = patch.email {
+        next.email = v.map(|e| e.trim().to_owned());
+    }
+    if let Some(v) = patch.phone {
+        next.phone = v;
+    }
+    if let Some(v) = patch.job_title {
+        next.job_title = v;
+    }
+    if let Some(v) = patch.organization_id {
+        next.organization_id = v.map(|u| u.to_string());
+    }
+    if let Some(v) = patch.status {
+        next.status = v;
+    }
+    if let Some(v) = patch.lead_source {
+        next.lead_source = v;
+    }
+    if let Some(v) = patch.owner_id {
+        next.owner_id = v.map(|u| u.to_string());
+    }
+    if let Some(v) = patch.office_id {
+        next.office_id = v.map(|u| u.to_string());
+    }
+    if let Some(v) = patch.private {
+        if v != before.private && !may_set_private(actor, next.owner_id.as_deref()) {
+            return Err(AppError::forbidden(
+                "Only the owner or an admin, or the contact's owner with own_private_contacts, may change `private`.",
+            ));
+        }
+        next.private = v;
+    }
+    let settings = account_settings(conn, &actor.account_id)?;
+    // Only what changed is checked against the account: a status retired from the
+    // settings does not block editing the phone number.
+    let mut check = next.clone();
+    if check.status == before.status {
+        check.status = None;
+    }
+    if check.lead_source == before.lead_source {
+        check.lead_source = None;
+    }
+    if check.owner_id == before.owner_id {
+        check.owner_id = None;
+    }
+    check_references(conn, &actor.account_id, &settings, &check, &mut RefCache::default())?;
+    next.search_text = next.compute_search_text();
+    next.version = before.version + 1;
+    next.updated_at = now();
+    let tags = match &patch.tags {
+        Some(t) => normalise_tags(t),
+        None => before_tags.clone(),
+    };
+    if next_equals(&before, &next) && tags == before_tags {
+        return project_one(conn, &before, level);
+    }
+    // The rule is in the UPDATE too, and the version pins the row the checks above saw.
+    let changed = diesel::update(contacts::table)
+        .filter(contacts::id.eq(&before.id))
+        .filter(contacts::version.eq(before.version))
+        .filter(scope.at_least(Level::Edit))
+        .set((
+            contacts::first_name.eq(&next.first_name),
+            contacts::last_name.eq(&next.last_name),
+            contacts::email.eq(&next.email),
+            contacts::phone.eq(&next.phone),
+            contacts::job_title.eq(&next.job_title),
+            contacts::organization_id.eq(&next.organization_id),
+            contacts::status.eq(&next.status),
+            contacts::lead_source.eq(&next.lead_source),
+            contacts::owner_id.eq(&next.owner_id),
+            contacts::office_id.eq(&next.office_id),
+            contacts::private.eq(next.private),
+            contacts::search_text.eq(&next.search_text),
+            contacts::version.eq(next.version),
+            contacts::updated_at.eq(next.updated_at),
+        ))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(AppError::PreconditionFailed);
+    }
+    if patch.tags.is_some() {
+        replace_tags(conn, &next.account_id, &next.id, &tags)?;
+    }
+    let ctx = AuditCtx::from(actor);
+    audit::record(
+        conn,
+        &ctx,
+        "contact",
+        &next.id,
+        Some(&audit_view(&before, &before_tags)),
+        Some(&audit_view(&next, &tags)),
+    )?;
+    let level_after = find(conn, scope, &next.id).map(|(_, l)| l).unwrap_or(Level::Hidden);
+    project_all(conn, vec![(next, level_after)]).map(|mut v| v.remove(0))
+}
+
+fn next_equals(a: &ContactRow, b: &ContactRow) -> bool {
+    (&a.first_name, &a.last_name, &a.email, &a.phone, &a.job_title, &a.organization_id, &a.status)
+        == (&b.first_name, &b.last_name, &b.email, &b.phone, &b.job_title, &b.organization_id, &b.status)
+        && (&a.lead_source, &a.owner_id, &a.office_id, a.private)
+            == (&b.lead_source, &b.owner_id, &b.office_id, b.private)
+}
+
+/// SPEC §1: owner/admin delete any contact, a focused user their own, a user none.
+pub fn delete(conn: &mut DbConnection, actor: &Actor, scope: &ContactScope, id: &str) -> Result<(), AppError> {
+    let (before, level) = find(conn, scope, id)?;
+    let allowed = match actor.role {
+        Role::Owner | Role::Admin => true,
+        Role::Focused => level >= Level::Edit,
+        Role::User => false,
+    };
+    if !allowed {
+        return Err(AppError::forbidden("Your role may not delete this contact."));
+    }
+    let tags = load_tags(conn, std::slice::from_ref(&before.id))?.remove(&before.id).unwrap_or_default();
+    let deleted =
+        diesel::delete(contacts::table.filter(contacts::id.eq(&before.id)).filter(scope.at_least(Level::Edit)))
+            .execute(conn)?;
+    if deleted == 0 {
+        return Err(AppError::NotFound);
+    }
+    audit::record(conn, &AuditCtx::from(actor), "contact", &before.id, Some(&audit_view(&before, &tags)), None)
+}

@@ -1,0 +1,368 @@
+//! `/v1/contacts` handlers: thin wrappers over `queries`, `list`, `bulk` and `csv_io`.
+
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::list::{self, ContactFilter, ContactPage};
+use super::model::*;
+use super::queries;
+use crate::access::model::{ContactFacts, Reason, UserFacts};
+use crate::access::{Actor, ContactScope, Level, OfficePermission, Privilege};
+use crate::audit::{AuditEntry, AuditRow};
+use crate::db::schema::{audit_log, contacts, office_memberships as om, organizations};
+use crate::db::{self, DbConnection};
+use crate::error::AppError;
+use crate::http::{etag, if_match, page_by_id, Page, PageParams, ValidJson};
+use crate::state::AppState;
+
+fn respond(status: actix_web::http::StatusCode, contact: &ContactOut) -> HttpResponse {
+    let mut resp = HttpResponse::build(status);
+    if let ContactOut::Full(c) = contact {
+        resp.insert_header((actix_web::http::header::ETAG, etag(c.version)));
+    }
+    resp.json(contact)
+}
+
+/// Contacts the caller can see, newest change first. Contacts at `limited` come with
+/// the basic fields only; filters other than `q` match only contacts the caller sees at
+/// `view` or above.
+#[utoipa::path(
+    tag = "contacts",
+    params(ContactFilter, PageParams),
+    responses(
+        (status = 200, body = ContactPage),
+        (status = 400, description = "Malformed query, unknown sort or tampered cursor"),
+        (status = 401, description = "Missing or invalid token"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/contacts")]
+pub async fn list_contacts(
+    state: web::Data<AppState>,
+    actor: Actor,
+    filter: web::Query<ContactFilter>,
+    page: web::Query<PageParams>,
+) -> Result<HttpResponse, AppError> {
+    let (filter, page) = (filter.into_inner(), page.into_inner());
+    let limit = page.limit();
+    let out = db::run(&state.pool, move |conn| {
+        list::list(
+            conn,
+            &ContactScope::of(&actor),
+            &filter,
+            page.cursor.as_deref(),
+            limit,
+            page.with_total.unwrap_or(false),
+        )
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// Creates a contact. Without `owner_id` the caller owns it; a focused user always owns
+/// their new contacts. When a focused user uses an email another contact has, that
+/// contact's owner is notified (the create still succeeds).
+#[utoipa::path(
+    tag = "contacts",
+    request_body = NewContact,
+    responses(
+        (status = 201, body = ContactOut, headers(("Location" = String), ("ETag" = String))),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "`private: true` without the right to set it"),
+        (status = 413, description = "Body too large"),
+        (status = 415, description = "Body is not JSON"),
+        (status = 422, description = "Invalid fields, unknown status/lead_source, or ids not in this account"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/contacts")]
+pub async fn create_contact(
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: ValidJson<NewContact>,
+) -> Result<HttpResponse, AppError> {
+    let input = body.0;
+    let out = db::write(&state.pool, move |conn| queries::create(conn, &actor, input)).await?;
+    let mut resp = respond(actix_web::http::StatusCode::CREATED, &out);
+    resp.headers_mut().insert(
+        actix_web::http::header::LOCATION,
+        actix_web::http::header::HeaderValue::from_str(&format!("/v1/contacts/{}", out.id()))
+            .map_err(|e| AppError::Internal(e.to_string()))?,
+    );
+    Ok(resp)
+}
+
+/// One contact as the caller may see it (404 when hidden).
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = ContactOut, headers(("ETag" = String))),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 404, description = "Missing, hidden or another account's"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/contacts/{id}")]
+pub async fn get_contact(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner().to_string();
+    let (out, version) = db::run(&state.pool, move |conn| {
+        let (row, level) = queries::find(conn, &ContactScope::of(&actor), &id)?;
+        let out = queries::project_all(conn, vec![(row.clone(), level)])?.remove(0);
+        Ok((out, row.version))
+    })
+    .await?;
+    // Limited views carry an ETag too, so a client can tell when the record moved on.
+    Ok(HttpResponse::Ok().insert_header((actix_web::http::header::ETAG, etag(version))).json(out))
+}
+
+/// Changes a contact (needs `edit`). Reassigning `owner_id`/`office_id` may leave the
+/// caller without access: the answer is then `{id, access: "hidden"}`.
+#[utoipa::path(
+    tag = "contacts",
+    request_body = ContactPatch,
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "ETag from GET")),
+    responses(
+        (status = 200, body = ContactOut, headers(("ETag" = String))),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Visible at limited or view only, or `private` without the right"),
+        (status = 404, description = "Missing, hidden or another account's"),
+        (status = 412, description = "If-Match does not match"),
+        (status = 413, description = "Body too large"),
+        (status = 415, description = "Body is not JSON"),
+        (status = 422, description = "Invalid or unknown fields"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/contacts/{id}")]
+pub async fn patch_contact(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+    body: ValidJson<ContactPatch>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner().to_string();
+    let wanted = if_match(&req)?;
+    let patch = body.0;
+    let out = db::write(&state.pool, move |conn| {
+        queries::update(conn, &actor, &ContactScope::of(&actor), &id, patch, wanted)
+    })
+    .await?;
+    Ok(respond(actix_web::http::StatusCode::OK, &out))
+}
+
+/// Deletes a contact: owner/admin any, a focused user their own, a user none.
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Visible, but the role may not delete it"),
+        (status = 404, description = "Missing, hidden or another account's"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/contacts/{id}")]
+pub async fn delete_contact(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner().to_string();
+    db::write(&state.pool, move |conn| queries::delete(conn, &actor, &ContactScope::of(&actor), &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The contact's change history, newest first (needs `manage`).
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Uuid, Path), PageParams),
+    responses(
+        (status = 200, body = Page<AuditEntry>),
+        (status = 400, description = "Malformed query or cursor"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Visible, but below manage"),
+        (status = 404, description = "Missing, hidden or another account's"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/contacts/{id}/history")]
+pub async fn contact_history(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+    page: web::Query<PageParams>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner().to_string();
+    let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
+    let out = db::run(&state.pool, move |conn| {
+        let (row, level) = queries::find(conn, &ContactScope::of(&actor), &id)?;
+        if level < Level::Manage {
+            return Err(AppError::forbidden("The history needs manage access to the contact."));
+        }
+        let scoped = || {
+            audit_log::table
+                .filter(audit_log::account_id.eq(actor.account_id.clone()))
+                .filter(audit_log::entity_type.eq("contact"))
+                .filter(audit_log::entity_id.eq(row.id.clone()))
+                .into_boxed()
+        };
+        let total = if with_total { Some(scoped().count().get_result::<i64>(conn)?) } else { None };
+        let mut q = scoped();
+        if let Some(after) = after {
+            q = q.filter(audit_log::id.lt(after));
+        }
+        let rows: Vec<AuditRow> = q.order(audit_log::id.desc()).limit(limit + 1).load(conn)?;
+        Ok(page_by_id(rows.into_iter().map(AuditEntry::from).collect(), limit, total, |e: &AuditEntry| &e.id))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AccessQuery {
+    /// Explain another user's level (owner/admin only).
+    pub user_id: Option<Uuid>,
+}
+
+/// Why a user has the level they have on a contact.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccessExplanation {
+    pub contact_id: String,
+    pub user_id: String,
+    pub level: Level,
+    /// The steps of SPEC §2 that decided the level, in the order the rule applies them.
+    pub reasons: Vec<Reason>,
+}
+
+fn explain(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    contact_id: &str,
+    user_id: Option<String>,
+) -> Result<AccessExplanation, AppError> {
+    let (row, caller_level) = queries::find(conn, &ContactScope::of(actor), contact_id)?;
+    let subject = match user_id {
+        Some(u) if u != actor.user_id => {
+            if !actor.is_manager() {
+                return Err(AppError::forbidden("Only the owner or an admin may explain another user's access."));
+            }
+            crate::users::queries::find(conn, actor, &u)?
+        }
+        _ => crate::users::queries::find(conn, actor, &actor.user_id.clone())?,
+    };
+    let role = subject.role();
+    // The level every other endpoint uses comes from the SQL fragment ...
+    let level = if subject.id == actor.user_id {
+        caller_level
+    } else {
+        let scope = ContactScope::for_user(&actor.account_id, &subject.id, role, actor.default_access);
+        let rank: i32 = contacts::table
+            .filter(contacts::account_id.eq(&actor.account_id))
+            .filter(contacts::id.eq(&row.id))
+            .select(scope.level())
+            .first(conn)?;
+        Level::from_rank(rank)
+    };
+    // ... and the reasons from the reference model, which must agree with it.
+    let memberships: Vec<(String, i32)> =
+        om::table.filter(om::user_id.eq(&subject.id)).select((om::office_id, om::level)).load(conn)?;
+    let facts = UserFacts {
+        id: subject.id.clone(),
+        role,
+        default_access: actor.default_access,
+        offices: memberships.into_iter().map(|(o, l)| (o, OfficePermission::from_level(l))).collect(),
+    };
+    let (model_level, reasons) = crate::access::model::explain(&facts, &ContactFacts::from(&row));
+    if model_level != level {
+        tracing::error!(contact_id, user_id = subject.id, ?level, ?model_level, "access model and SQL disagree");
+    }
+    Ok(AccessExplanation { contact_id: row.id, user_id: subject.id, level, reasons })
+}
+
+impl From<&ContactRow> for ContactFacts {
+    fn from(row: &ContactRow) -> Self {
+        row.facts()
+    }
+}
+
+/// Explains the caller's level on a contact (or, for owner/admin, another user's with
+/// `?user_id=`): the level and the SPEC §2 steps that decided it. The level is the one
+/// every other endpoint applies.
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Uuid, Path), AccessQuery),
+    responses(
+        (status = 200, body = AccessExplanation),
+        (status = 400, description = "Malformed query"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "user_id given by a caller who is not owner or admin"),
+        (status = 404, description = "Contact hidden from the caller, or user not in this account"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/contacts/{id}/access")]
+pub async fn contact_access(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+    query: web::Query<AccessQuery>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner().to_string();
+    let user_id = query.user_id.map(|u| u.to_string());
+    let out = db::run(&state.pool, move |conn| explain(conn, &actor, &id, user_id)).await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// The contact as a vCard 4.0 (privilege `download_vcard`, access `view` or above).
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, content_type = "text/vcard", body = String),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "No download_vcard privilege, or access below view"),
+        (status = 404, description = "Missing, hidden or another account's"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/contacts/{id}/vcard")]
+pub async fn contact_vcard(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner().to_string();
+    let card = db::run(&state.pool, move |conn| {
+        let (row, level) = queries::find(conn, &ContactScope::of(&actor), &id)?;
+        if !actor.has(Privilege::DownloadVcard) {
+            return Err(AppError::forbidden("Downloading vCards needs the download_vcard privilege."));
+        }
+        if level < Level::View {
+            return Err(AppError::forbidden("A vCard needs view access to the contact."));
+        }
+        let org: Option<String> = match &row.organization_id {
+            Some(org) => organizations::table.find(org).select(organizations::name).first(conn).optional()?,
+            None => None,
+        };
+        let tags = queries::load_tags(conn, std::slice::from_ref(&row.id))?.remove(&row.id).unwrap_or_default();
+        Ok(super::csv_io::vcard(&row, org, tags))
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/vcard; charset=utf-8")
+        .insert_header(("Content-Disposition", "attachment; filename=\"contact.vcf\""))
+        .body(card))
+}

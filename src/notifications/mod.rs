@@ -1,0 +1,145 @@
+//! The caller's own notifications.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::access::{Actor, ContactScope, Level};
+use crate::db::schema::notifications as n;
+use crate::db::{self, DbConnection, MultiBackend};
+use crate::error::AppError;
+use crate::http::{now, page_by_id, utc, Page, PageParams};
+use crate::state::AppState;
+
+#[derive(Debug, Queryable)]
+struct NotificationRow {
+    id: String,
+    _account_id: String,
+    _user_id: String,
+    kind: String,
+    message: String,
+    entity_type: String,
+    entity_id: String,
+    read_at: Option<chrono::NaiveDateTime>,
+    created_at: chrono::NaiveDateTime,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Notification {
+    pub id: String,
+    /// e.g. `duplicate_email`
+    pub kind: String,
+    pub message: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub read_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<NotificationRow> for Notification {
+    fn from(r: NotificationRow) -> Self {
+        Notification {
+            id: r.id,
+            kind: r.kind,
+            message: r.message,
+            entity_type: r.entity_type,
+            entity_id: r.entity_id,
+            read_at: r.read_at.map(utc),
+            created_at: utc(r.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationFilter {
+    /// Only unread notifications.
+    pub unread: Option<bool>,
+}
+
+/// The caller's notifications. One about a contact shows only while the caller can still
+/// see that contact.
+fn mine(actor: &Actor) -> n::BoxedQuery<'static, MultiBackend> {
+    let visible = ContactScope::of(actor).contact_in(n::entity_id, Level::Limited);
+    n::table
+        .filter(n::account_id.eq(actor.account_id.clone()))
+        .filter(n::user_id.eq(actor.user_id.clone()))
+        .filter(n::entity_type.ne("contact").or(visible))
+        .into_boxed()
+}
+
+/// The caller's notifications, newest first.
+#[utoipa::path(
+    tag = "notifications",
+    params(PageParams, NotificationFilter),
+    responses(
+        (status = 200, body = Page<Notification>),
+        (status = 400, description = "Malformed query or cursor"),
+        (status = 401, description = "Missing or invalid token"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/notifications")]
+pub async fn list_notifications(
+    state: web::Data<AppState>,
+    actor: Actor,
+    page: web::Query<PageParams>,
+    filter: web::Query<NotificationFilter>,
+) -> Result<HttpResponse, AppError> {
+    let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
+    let unread = filter.unread.unwrap_or(false);
+    let out = db::run(&state.pool, move |conn: &mut DbConnection| {
+        let scoped = || {
+            let q = mine(&actor);
+            if unread {
+                q.filter(n::read_at.is_null())
+            } else {
+                q
+            }
+        };
+        let total = if with_total { Some(scoped().count().get_result::<i64>(conn)?) } else { None };
+        let mut q = scoped();
+        if let Some(after) = after {
+            q = q.filter(n::id.lt(after));
+        }
+        let rows: Vec<NotificationRow> = q.order(n::id.desc()).limit(limit + 1).load(conn)?;
+        Ok(page_by_id(rows.into_iter().map(Notification::from).collect(), limit, total, |x: &Notification| &x.id))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// Marks one of the caller's notifications read (idempotent).
+#[utoipa::path(
+    tag = "notifications",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = Notification),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 404, description = "Not one of the caller's notifications"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/notifications/{id}/read")]
+pub async fn read_notification(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner().to_string();
+    let out = db::write(&state.pool, move |conn| {
+        let row: NotificationRow =
+            mine(&actor).filter(n::id.eq(id.clone())).first(conn).optional()?.ok_or(AppError::NotFound)?;
+        if row.read_at.is_some() {
+            return Ok(Notification::from(row));
+        }
+        let at = now();
+        diesel::update(n::table.filter(n::id.eq(&row.id))).set(n::read_at.eq(Some(at))).execute(conn)?;
+        Ok(Notification::from(NotificationRow { read_at: Some(at), ..row }))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
