@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod access_model;
 mod account;
 mod api_tokens;
 mod auth;
