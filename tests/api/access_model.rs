@@ -85,7 +85,8 @@ async fn build(app: TestApp, rng: &mut StdRng, default_access: &str, contacts: u
     for i in 0..3 {
         offices.push(app.office(&owner, &format!("Office {i}")).await);
     }
-    let mut users = vec![ModelUser { session: owner.clone(), role: "owner", privileges: vec![], offices: HashMap::new() }];
+    let mut users =
+        vec![ModelUser { session: owner.clone(), role: "owner", privileges: vec![], offices: HashMap::new() }];
     let roles: [&'static str; 7] = ["admin", "user", "user", "user", "user", "focused", "focused"];
     for role in roles {
         let privileges: Vec<&'static str> = PRIVILEGES.iter().copied().filter(|_| rng.random_bool(0.5)).collect();
@@ -115,7 +116,8 @@ async fn build(app: TestApp, rng: &mut StdRng, default_access: &str, contacts: u
         } else {
             Some(users[rng.random_range(0..users.len())].session.user_id.clone())
         };
-        let office = if rng.random_bool(0.3) { None } else { Some(offices[rng.random_range(0..offices.len())].clone()) };
+        let office =
+            if rng.random_bool(0.3) { None } else { Some(offices[rng.random_range(0..offices.len())].clone()) };
         let private = rng.random_bool(0.2);
         let r = app
             .post("/v1/contacts")
@@ -144,7 +146,8 @@ async fn check_world(w: &World, rng: &mut StdRng, seed: u64, divergences: &mut V
         let mut listed: HashMap<String, String> = HashMap::new();
         let mut cursor = String::new();
         loop {
-            let page = app.get(&format!("/v1/contacts?limit=17&with_total=true{cursor}")).bearer(token).send().await.json();
+            let page =
+                app.get(&format!("/v1/contacts?limit=17&with_total=true{cursor}")).bearer(token).send().await.json();
             for c in page["data"].as_array().unwrap() {
                 listed.insert(c["id"].as_str().unwrap().into(), c["access"].as_str().unwrap().into());
             }
@@ -208,7 +211,10 @@ async fn check_world(w: &World, rng: &mut StdRng, seed: u64, divergences: &mut V
                 .bearer(&w.owner.token)
                 .send()
                 .await;
-            if r.status != 200 || r.json()["level"] != want || r.json()["reasons"].as_array().is_none_or(|a| a.is_empty()) {
+            if r.status != 200
+                || r.json()["level"] != want
+                || r.json()["reasons"].as_array().is_none_or(|a| a.is_empty())
+            {
                 diverge(format!("explain: {who}: {} {}", r.status, r.text()));
             }
             // Explain, asked by the user itself.
@@ -262,12 +268,8 @@ async fn check_world(w: &World, rng: &mut StdRng, seed: u64, divergences: &mut V
         let r = app.get("/v1/contacts/export").bearer(token).send().await;
         if has(user, "export") {
             let text = r.text();
-            let exported: BTreeSet<String> = text
-                .lines()
-                .skip(1)
-                .filter_map(|l| l.split(',').next())
-                .map(str::to_owned)
-                .collect();
+            let exported: BTreeSet<String> =
+                text.lines().skip(1).filter_map(|l| l.split(',').next()).map(str::to_owned).collect();
             let want: BTreeSet<String> =
                 w.contacts.iter().filter(|c| expected[c.id.as_str()] >= 2).map(|c| c.id.clone()).collect();
             if r.status != 200 || exported != want {
@@ -302,7 +304,8 @@ async fn check_deletes(w: &mut World, rng: &mut StdRng, seed: u64, divergences: 
         };
         let r = w.app.delete(&format!("/v1/contacts/{}", contact.id)).bearer(&user.session.token).send().await;
         if r.status != want {
-            divergences.push(format!("[seed {seed}] DELETE: {} on {:?}: {} (want {want})", user.role, contact, r.status));
+            divergences
+                .push(format!("[seed {seed}] DELETE: {} on {:?}: {} (want {want})", user.role, contact, r.status));
         }
         if r.status == 204 {
             gone[c] = true;
@@ -311,10 +314,9 @@ async fn check_deletes(w: &mut World, rng: &mut StdRng, seed: u64, divergences: 
 }
 
 fn seed() -> u64 {
-    std::env::var("ACCESS_MODEL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64)
+    std::env::var("ACCESS_MODEL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    })
 }
 
 /// Two accounts with the given default, 8 users x 80 contacts each: 1,280 pairs (x 4 defaults x 2 backends > 10,000 per run).
@@ -354,4 +356,3 @@ async fn model_default_edit(app: TestApp) {
 }
 
 crate::both_backends!(model_default_hidden, model_default_limited, model_default_view, model_default_edit);
-

@@ -7,6 +7,7 @@ mod access_model;
 mod account;
 mod api_tokens;
 mod auth;
+mod contacts;
 mod errors;
 mod offices;
 mod openapi;
