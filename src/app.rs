@@ -14,7 +14,9 @@ use crate::config::Settings;
 use crate::db::{self, DbUrl, PoolOptions};
 use crate::error::AppError;
 use crate::state::{AppState, LoginLimiter};
-use crate::{account, audit, auth, contacts, health, notifications, offices, openapi, users};
+use crate::{
+    account, actions, audit, auth, contacts, deals, health, notifications, offices, openapi, organizations, users,
+};
 
 /// Everything a running service needs, built once at start-up.
 pub fn state(settings: Settings) -> Result<web::Data<AppState>, String> {
@@ -87,6 +89,28 @@ fn routes() -> UtoipaApp<
                 .service(contacts::routes::contact_history)
                 .service(contacts::routes::contact_access)
                 .service(contacts::routes::contact_vcard)
+                .service(organizations::list_organizations)
+                .service(organizations::create_organization)
+                .service(organizations::get_organization)
+                .service(organizations::patch_organization)
+                .service(organizations::delete_organization)
+                .service(deals::routes::list_deals)
+                .service(deals::routes::create_deal)
+                // Before /deals/{id}.
+                .service(deals::routes::pipeline)
+                .service(deals::routes::get_deal)
+                .service(deals::routes::patch_deal)
+                .service(deals::routes::delete_deal)
+                .service(deals::routes::add_item)
+                .service(deals::routes::patch_item)
+                .service(deals::routes::delete_item)
+                .service(actions::list_actions)
+                .service(actions::create_action)
+                .service(actions::get_action)
+                .service(actions::patch_action)
+                .service(actions::complete_action)
+                .service(actions::delete_action)
+                .service(audit::routes::activity)
                 .service(notifications::list_notifications)
                 .service(notifications::read_notification)
                 .service(audit::routes::list_audit),

@@ -2,17 +2,20 @@
 
 pub mod access;
 pub mod account;
+pub mod actions;
 pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod contacts;
 pub mod db;
+pub mod deals;
 pub mod error;
 pub mod health;
 pub mod http;
 pub mod notifications;
 pub mod offices;
 pub mod openapi;
+pub mod organizations;
 pub mod state;
 pub mod users;

@@ -70,7 +70,13 @@ impl ContactScope {
     /// `column IN (SELECT id FROM contacts WHERE <at least min>)`: how rows of other tables
     /// that point at a contact are scoped.
     pub fn contact_in<C>(&self, column: C, min: Level) -> ContactIn<C> {
-        ContactIn { column, inner: self.at_least(min) }
+        ContactIn { column, select: "contacts.id", inner: self.at_least(min) }
+    }
+
+    /// `column IN (SELECT organization_id FROM contacts WHERE <at least min>)`: the
+    /// organizations that have at least one such contact.
+    pub fn organization_in<C>(&self, column: C, min: Level) -> ContactIn<C> {
+        ContactIn { column, select: "contacts.organization_id", inner: self.at_least(min) }
     }
 
     fn walk_visible<'b, DB>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()>
@@ -164,6 +170,7 @@ pub struct LevelOf {
 #[derive(Debug, Clone)]
 pub struct ContactIn<C> {
     column: C,
+    select: &'static str,
     inner: AtLeast,
 }
 
@@ -207,7 +214,9 @@ where
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         self.column.walk_ast(out.reborrow())?;
-        out.push_sql(" IN (SELECT contacts.id FROM contacts WHERE ");
+        out.push_sql(" IN (SELECT ");
+        out.push_sql(self.select);
+        out.push_sql(" FROM contacts WHERE ");
         self.inner.walk_ast(out.reborrow())?;
         out.push_sql(")");
         Ok(())

@@ -6,8 +6,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{AuditEntry, AuditRow};
-use crate::access::{Actor, ContactScope, Level};
-use crate::db::{self, schema::audit_log};
+use crate::access::{Actor, ContactScope, Level, Privilege, Role};
+use crate::db::schema::{actions, audit_log, deals};
+use crate::db::{self};
 use crate::error::AppError;
 use crate::http::{page_by_id, Page, PageParams};
 use crate::state::AppState;
@@ -70,6 +71,74 @@ pub async fn list_audit(
         let rows: Vec<AuditRow> = q.order(audit_log::id.desc()).limit(limit + 1).load(conn)?;
         let entries: Vec<AuditEntry> = rows.into_iter().map(AuditEntry::from).collect();
         Ok(page_by_id(entries, limit, total, |e| &e.id))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// The account's activity stream, newest first: owner/admin see every entry; a user with
+/// `view_activity` sees the entries about records they can see, so an entry about a
+/// contact (or its deals and actions) below `view` for them is left out. Focused users
+/// never see it.
+#[utoipa::path(
+    tag = "audit",
+    params(PageParams, AuditFilter),
+    responses(
+        (status = 200, body = Page<AuditEntry>),
+        (status = 400, description = "Malformed query or cursor"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Needs owner/admin or view_activity (never for focused users)"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/activity")]
+pub async fn activity(
+    state: web::Data<AppState>,
+    actor: Actor,
+    page: web::Query<PageParams>,
+    filter: web::Query<AuditFilter>,
+) -> Result<HttpResponse, AppError> {
+    if actor.role == Role::Focused || !actor.has(Privilege::ViewActivity) {
+        return Err(AppError::forbidden("The activity stream needs the view_activity privilege."));
+    }
+    let limit = page.limit();
+    let after = page.after_id()?;
+    let with_total = page.with_total.unwrap_or(false);
+    let filter = filter.into_inner();
+    let result = db::run(&state.pool, move |conn| {
+        let scoped = || {
+            let mut q = audit_log::table.filter(audit_log::account_id.eq(actor.account_id.clone())).into_boxed();
+            if !actor.is_manager() {
+                let scope = ContactScope::of(&actor);
+                let deals_seen =
+                    deals::table.filter(scope.contact_in(deals::contact_id, Level::View)).select(deals::id);
+                let actions_seen =
+                    actions::table.filter(scope.contact_in(actions::contact_id, Level::View)).select(actions::id);
+                q = q.filter(
+                    audit_log::entity_type
+                        .ne_all(["contact", "deal", "action"])
+                        .or(audit_log::entity_type
+                            .eq("contact")
+                            .and(scope.contact_in(audit_log::entity_id, Level::View)))
+                        .or(audit_log::entity_type.eq("deal").and(audit_log::entity_id.eq_any(deals_seen)))
+                        .or(audit_log::entity_type.eq("action").and(audit_log::entity_id.eq_any(actions_seen))),
+                );
+            }
+            if let Some(t) = &filter.entity_type {
+                q = q.filter(audit_log::entity_type.eq(t.clone()));
+            }
+            if let Some(id) = &filter.entity_id {
+                q = q.filter(audit_log::entity_id.eq(id.clone()));
+            }
+            q
+        };
+        let total = if with_total { Some(scoped().count().get_result::<i64>(conn)?) } else { None };
+        let mut q = scoped();
+        if let Some(after) = after {
+            q = q.filter(audit_log::id.lt(after));
+        }
+        let rows: Vec<AuditRow> = q.order(audit_log::id.desc()).limit(limit + 1).load(conn)?;
+        Ok(page_by_id(rows.into_iter().map(AuditEntry::from).collect(), limit, total, |e: &AuditEntry| &e.id))
     })
     .await?;
     Ok(HttpResponse::Ok().json(result))

@@ -150,7 +150,55 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    deals (id) {
+        id -> Text,
+        account_id -> Text,
+        contact_id -> Text,
+        organization_id -> Nullable<Text>,
+        name -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        stage -> Text,
+        status -> Text,
+        expected_close_date -> Nullable<Text>,
+        owner_id -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deal_items (id) {
+        id -> Text,
+        deal_id -> Text,
+        account_id -> Text,
+        name -> Text,
+        quantity -> BigInt,
+        unit_price -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    actions (id) {
+        id -> Text,
+        account_id -> Text,
+        contact_id -> Text,
+        assignee_id -> Nullable<Text>,
+        text -> Text,
+        due_date -> Nullable<Text>,
+        status -> Text,
+        completed_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> accounts (account_id));
+diesel::joinable!(deal_items -> deals (deal_id));
 diesel::joinable!(contact_tags -> contacts (contact_id));
 diesel::joinable!(offices -> accounts (account_id));
 diesel::joinable!(office_memberships -> offices (office_id));
@@ -168,4 +216,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     contacts,
     contact_tags,
     notifications,
+    deals,
+    deal_items,
+    actions,
 );

@@ -1,0 +1,3 @@
+DROP TABLE actions;
+DROP TABLE deal_items;
+DROP TABLE deals;

@@ -1,0 +1,279 @@
+//! Deal queries: every one joins the deal's contact and applies the contact scope.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+use super::model::*;
+use crate::access::{Actor, ContactScope, Level, Privilege};
+use crate::audit::{self, AuditCtx};
+use crate::contacts::queries::account_settings;
+use crate::db::schema::{contacts, deal_items, deals, organizations, users};
+use crate::db::{DbConnection, MultiBackend};
+use crate::error::{AppError, FieldErrors};
+use crate::http::{new_id, now};
+
+pub type DealQuery = diesel::internal::table_macro::BoxedSelectStatement<
+    'static,
+    (deals::SqlType, diesel::sql_types::Integer),
+    diesel::internal::table_macro::FromClause<
+        diesel::internal::table_macro::JoinOn<
+            diesel::internal::table_macro::Join<deals::table, contacts::table, diesel::internal::table_macro::Inner>,
+            diesel::dsl::Eq<contacts::id, deals::contact_id>,
+        >,
+    >,
+    MultiBackend,
+>;
+
+/// Deals whose contact the scope sees at `min` or above, each with the scope's level on
+/// that contact.
+pub fn scoped(scope: &ContactScope, min: Level) -> DealQuery {
+    deals::table
+        .inner_join(contacts::table.on(contacts::id.eq(deals::contact_id)))
+        .filter(deals::account_id.eq(scope.account_id().to_owned()))
+        .filter(scope.at_least(min))
+        .select((deals::all_columns, scope.level()))
+        .into_boxed()
+}
+
+pub fn find(conn: &mut DbConnection, scope: &ContactScope, id: &str) -> Result<(DealRow, Level), AppError> {
+    let (row, rank): (DealRow, i32) = scoped(scope, Level::View)
+        .filter(deals::id.eq(id.to_owned()))
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound)?;
+    Ok((row, Level::from_rank(rank)))
+}
+
+pub fn load_items(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<String, Vec<DealItem>>, AppError> {
+    let mut map: HashMap<String, Vec<DealItem>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(map);
+    }
+    let rows: Vec<ItemRow> = deal_items::table
+        .filter(deal_items::deal_id.eq_any(ids))
+        .order((deal_items::deal_id, deal_items::id))
+        .load(conn)?;
+    for r in &rows {
+        map.entry(r.deal_id.clone()).or_default().push(DealItem::from(r));
+    }
+    Ok(map)
+}
+
+pub fn views(conn: &mut DbConnection, rows: Vec<(DealRow, Level)>) -> Result<Vec<DealView>, AppError> {
+    let ids: Vec<String> = rows.iter().map(|(r, _)| r.id.clone()).collect();
+    let mut items = load_items(conn, &ids)?;
+    Ok(rows.iter().map(|(r, l)| DealView::new(r, items.remove(&r.id).unwrap_or_default(), *l)).collect())
+}
+
+pub fn view(conn: &mut DbConnection, row: &DealRow, level: Level) -> Result<DealView, AppError> {
+    Ok(views(conn, vec![(row.clone(), level)])?.remove(0))
+}
+
+/// The level the scope has on a contact, or a 422 naming `field` when the contact is
+/// missing or hidden (its existence is not revealed).
+pub fn contact_level(
+    conn: &mut DbConnection,
+    scope: &ContactScope,
+    contact_id: &str,
+    field: &str,
+) -> Result<Level, AppError> {
+    match crate::contacts::queries::find(conn, scope, contact_id) {
+        Ok((_, level)) => Ok(level),
+        Err(AppError::NotFound) => Err(AppError::field(field, "must be a contact you can see")),
+        Err(e) => Err(e),
+    }
+}
+
+fn check_fields(conn: &mut DbConnection, actor: &Actor, row: &DealRow) -> Result<(), AppError> {
+    let settings = account_settings(conn, &actor.account_id)?;
+    let mut errors = FieldErrors::new();
+    if !settings.deal_stages.contains(&row.stage) {
+        errors.insert("stage".into(), vec![format!("must be one of {:?}", settings.deal_stages)]);
+    }
+    if let Some(org) = &row.organization_id {
+        let n: i64 = organizations::table
+            .filter(organizations::account_id.eq(&actor.account_id))
+            .filter(organizations::id.eq(org))
+            .count()
+            .get_result(conn)?;
+        if n == 0 {
+            errors.insert("organization_id".into(), vec!["must be an organization of this account".into()]);
+        }
+    }
+    if let Some(owner) = &row.owner_id {
+        let n: i64 = users::table
+            .filter(users::account_id.eq(&actor.account_id))
+            .filter(users::id.eq(owner))
+            .filter(users::active.eq(true))
+            .count()
+            .get_result(conn)?;
+        if n == 0 {
+            errors.insert("owner_id".into(), vec!["must be an active user of this account".into()]);
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Validation(errors))
+    }
+}
+
+pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewDeal) -> Result<DealView, AppError> {
+    let scope = ContactScope::of(actor);
+    let contact_id = input.contact_id.to_string();
+    if contact_level(conn, &scope, &contact_id, "contact_id")? < Level::Edit {
+        return Err(AppError::forbidden("Creating a deal needs edit access to the contact."));
+    }
+    let settings = account_settings(conn, &actor.account_id)?;
+    let at = now();
+    let row = DealRow {
+        id: new_id(),
+        account_id: actor.account_id.clone(),
+        contact_id,
+        organization_id: input.organization_id.map(|u| u.to_string()),
+        name: input.name,
+        amount: input.amount,
+        currency: input.currency,
+        stage: input.stage.or_else(|| settings.deal_stages.first().cloned()).unwrap_or_default(),
+        status: input.status.unwrap_or(DealStatus::Pending).as_str().into(),
+        expected_close_date: input.expected_close_date.map(|d| d.to_string()),
+        owner_id: match input.owner_id {
+            None => Some(actor.user_id.clone()),
+            Some(o) => o.map(|u| u.to_string()),
+        },
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    };
+    check_fields(conn, actor, &row)?;
+    diesel::insert_into(deals::table).values(&row).execute(conn)?;
+    let (_, level) = find(conn, &scope, &row.id)?;
+    let view = view(conn, &row, level)?;
+    audit::record(conn, &AuditCtx::from(actor), "deal", &row.id, None, Some(&view))?;
+    Ok(view)
+}
+
+/// Loads a deal the caller may change (edit on its contact), or the right error.
+pub fn find_editable(conn: &mut DbConnection, scope: &ContactScope, id: &str) -> Result<(DealRow, Level), AppError> {
+    let (row, level) = find(conn, scope, id)?;
+    if level < Level::Edit {
+        return Err(AppError::forbidden("Changing a deal needs edit access to its contact."));
+    }
+    Ok((row, level))
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    patch: DealPatch,
+    expected_version: Option<i64>,
+) -> Result<DealView, AppError> {
+    let scope = ContactScope::of(actor);
+    let (before, level) = find(conn, &scope, id)?;
+    if expected_version.is_some_and(|v| v != before.version) {
+        return Err(AppError::PreconditionFailed);
+    }
+    if level < Level::Edit {
+        return Err(AppError::forbidden("Changing a deal needs edit access to its contact."));
+    }
+    let before_view = view(conn, &before, level)?;
+    let mut next = before.clone();
+    if let Some(c) = patch.contact_id {
+        let c = c.to_string();
+        if contact_level(conn, &scope, &c, "contact_id")? < Level::Edit {
+            return Err(AppError::forbidden("Moving a deal needs edit access to the new contact."));
+        }
+        next.contact_id = c;
+    }
+    if let Some(v) = patch.organization_id {
+        next.organization_id = v.map(|u| u.to_string());
+    }
+    if let Some(v) = patch.name {
+        next.name = v;
+    }
+    if let Some(v) = patch.amount {
+        next.amount = v;
+    }
+    if let Some(v) = patch.currency {
+        next.currency = v;
+    }
+    if let Some(v) = patch.stage {
+        next.stage = v;
+    }
+    if let Some(v) = patch.status {
+        next.status = v.as_str().into();
+    }
+    if let Some(v) = patch.expected_close_date {
+        next.expected_close_date = v.map(|d| d.to_string());
+    }
+    if let Some(v) = patch.owner_id {
+        next.owner_id = v.map(|u| u.to_string());
+    }
+    check_fields(conn, actor, &next)?;
+    next.version += 1;
+    next.updated_at = now();
+    let changed = diesel::update(deals::table)
+        .filter(deals::id.eq(&before.id))
+        .filter(deals::version.eq(before.version))
+        .filter(scope.contact_in(deals::contact_id, Level::Edit))
+        .set((
+            deals::contact_id.eq(&next.contact_id),
+            deals::organization_id.eq(&next.organization_id),
+            deals::name.eq(&next.name),
+            deals::amount.eq(next.amount),
+            deals::currency.eq(&next.currency),
+            deals::stage.eq(&next.stage),
+            deals::status.eq(&next.status),
+            deals::expected_close_date.eq(&next.expected_close_date),
+            deals::owner_id.eq(&next.owner_id),
+            deals::version.eq(next.version),
+            deals::updated_at.eq(next.updated_at),
+        ))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(AppError::PreconditionFailed);
+    }
+    let (_, level) = find(conn, &scope, &next.id)?;
+    let after = view(conn, &next, level)?;
+    audit::record(conn, &AuditCtx::from(actor), "deal", &next.id, Some(&before_view), Some(&after))?;
+    Ok(after)
+}
+
+/// Owner/admin, or `delete_deals` with edit on the contact.
+pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<(), AppError> {
+    let scope = ContactScope::of(actor);
+    let (row, level) = find(conn, &scope, id)?;
+    if !(actor.is_manager() || (actor.has(Privilege::DeleteDeals) && level >= Level::Edit)) {
+        return Err(AppError::forbidden("Deleting a deal needs delete_deals and edit access to its contact."));
+    }
+    let before = view(conn, &row, level)?;
+    diesel::delete(deals::table.filter(deals::id.eq(&row.id)).filter(scope.contact_in(deals::contact_id, Level::Edit)))
+        .execute(conn)?;
+    audit::record::<DealView>(conn, &AuditCtx::from(actor), "deal", &row.id, Some(&before), None)
+}
+
+/// Item writes: `edit_deal_items` and edit on the contact; audited as a change of the deal.
+pub fn change_items(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    deal_id: &str,
+    change: impl FnOnce(&mut DbConnection, &DealRow) -> Result<(), AppError>,
+) -> Result<DealView, AppError> {
+    let scope = ContactScope::of(actor);
+    let (row, level) = find(conn, &scope, deal_id)?;
+    if !actor.has(Privilege::EditDealItems) || level < Level::Edit {
+        return Err(AppError::forbidden("Deal items need edit_deal_items and edit access to the contact."));
+    }
+    let before = view(conn, &row, level)?;
+    change(conn, &row)?;
+    let at = now();
+    diesel::update(deals::table.filter(deals::id.eq(&row.id)))
+        .set((deals::version.eq(row.version + 1), deals::updated_at.eq(at)))
+        .execute(conn)?;
+    let next = DealRow { version: row.version + 1, updated_at: at, ..row };
+    let after = view(conn, &next, level)?;
+    audit::record(conn, &AuditCtx::from(actor), "deal", &next.id, Some(&before), Some(&after))?;
+    Ok(after)
+}

@@ -1,0 +1,366 @@
+//! `/v1/deals` handlers.
+
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::model::*;
+use super::queries;
+use crate::access::{Actor, ContactScope, Level, Privilege};
+use crate::contacts::queries::account_settings;
+use crate::db::schema::{deal_items, deals};
+use crate::db::{self};
+use crate::error::AppError;
+use crate::http::{created, if_match, new_id, now, ok_with_etag, page_by_id, Page, PageParams, ValidJson};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DealFilter {
+    pub contact_id: Option<Uuid>,
+    pub organization_id: Option<Uuid>,
+    pub stage: Option<String>,
+    pub status: Option<DealStatus>,
+    pub owner_id: Option<Uuid>,
+}
+
+/// Deals whose contact the caller sees at `view` or above, oldest first.
+#[utoipa::path(
+    tag = "deals",
+    params(DealFilter, PageParams),
+    responses(
+        (status = 200, body = Page<DealView>),
+        (status = 400, description = "Malformed query or cursor"),
+        (status = 401, description = "Missing or invalid token"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/deals")]
+pub async fn list_deals(
+    state: web::Data<AppState>,
+    actor: Actor,
+    filter: web::Query<DealFilter>,
+    page: web::Query<PageParams>,
+) -> Result<HttpResponse, AppError> {
+    let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
+    let f = filter.into_inner();
+    let out = db::run(&state.pool, move |conn| {
+        let scope = ContactScope::of(&actor);
+        let filtered = || {
+            let mut q = queries::scoped(&scope, Level::View);
+            if let Some(v) = f.contact_id {
+                q = q.filter(deals::contact_id.eq(v.to_string()));
+            }
+            if let Some(v) = f.organization_id {
+                q = q.filter(deals::organization_id.eq(v.to_string()));
+            }
+            if let Some(v) = &f.stage {
+                q = q.filter(deals::stage.eq(v.clone()));
+            }
+            if let Some(v) = f.status {
+                q = q.filter(deals::status.eq(v.as_str()));
+            }
+            if let Some(v) = f.owner_id {
+                q = q.filter(deals::owner_id.eq(v.to_string()));
+            }
+            q
+        };
+        let total = if with_total { Some(filtered().count().get_result::<i64>(conn)?) } else { None };
+        let mut q = filtered();
+        if let Some(after) = after {
+            q = q.filter(deals::id.gt(after));
+        }
+        let rows: Vec<(DealRow, i32)> = q.order(deals::id.asc()).limit(limit + 1).load(conn)?;
+        let rows = rows.into_iter().map(|(r, l)| (r, Level::from_rank(l))).collect();
+        Ok(page_by_id(queries::views(conn, rows)?, limit, total, |d: &DealView| &d.id))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// Creates a deal on a contact the caller may edit.
+#[utoipa::path(
+    tag = "deals",
+    request_body = NewDeal,
+    responses(
+        (status = 201, body = DealView, headers(("Location" = String), ("ETag" = String))),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "The contact is visible but below edit"),
+        (status = 413, description = "Body too large"),
+        (status = 415, description = "Body is not JSON"),
+        (status = 422, description = "Invalid fields; contact_id not a contact the caller can see; stage not in deal_stages"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/deals")]
+pub async fn create_deal(
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: ValidJson<NewDeal>,
+) -> Result<HttpResponse, AppError> {
+    let input = body.0;
+    let view = db::write(&state.pool, move |conn| queries::create(conn, &actor, input)).await?;
+    let mut resp = created(format!("/v1/deals/{}", view.id), &view);
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&crate::http::etag(view.version)) {
+        resp.headers_mut().insert(actix_web::http::header::ETAG, v);
+    }
+    Ok(resp)
+}
+
+/// One deal (404 unless the caller sees its contact at `view` or above).
+#[utoipa::path(
+    tag = "deals",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = DealView, headers(("ETag" = String))),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 404, description = "Missing, not visible or another account's"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/deals/{id}")]
+pub async fn get_deal(state: web::Data<AppState>, actor: Actor, id: web::Path<Uuid>) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner().to_string();
+    let view = db::run(&state.pool, move |conn| {
+        let (row, level) = queries::find(conn, &ContactScope::of(&actor), &id)?;
+        queries::view(conn, &row, level)
+    })
+    .await?;
+    Ok(ok_with_etag(view.version, &view))
+}
+
+/// Changes a deal (edit on its contact; moving it needs edit on the new contact too).
+#[utoipa::path(
+    tag = "deals",
+    request_body = DealPatch,
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "ETag from GET")),
+    responses(
+        (status = 200, body = DealView, headers(("ETag" = String))),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Visible, but the contact is below edit"),
+        (status = 404, description = "Missing, not visible or another account's"),
+        (status = 412, description = "If-Match does not match"),
+        (status = 413, description = "Body too large"),
+        (status = 415, description = "Body is not JSON"),
+        (status = 422, description = "Invalid or unknown fields"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/deals/{id}")]
+pub async fn patch_deal(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+    body: ValidJson<DealPatch>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner().to_string();
+    let wanted = if_match(&req)?;
+    let patch = body.0;
+    let view = db::write(&state.pool, move |conn| queries::update(conn, &actor, &id, patch, wanted)).await?;
+    Ok(ok_with_etag(view.version, &view))
+}
+
+/// Deletes a deal: owner/admin, or `delete_deals` with edit on its contact.
+#[utoipa::path(
+    tag = "deals",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Visible, but not deletable by the caller"),
+        (status = 404, description = "Missing, not visible or another account's"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/deals/{id}")]
+pub async fn delete_deal(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner().to_string();
+    db::write(&state.pool, move |conn| queries::delete(conn, &actor, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Count and sum of amounts per stage and currency over exactly the deals the caller can
+/// see, in one SQL query (owner/admin or `view_pipeline`).
+#[utoipa::path(
+    tag = "deals",
+    responses(
+        (status = 200, body = Pipeline),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "Needs owner/admin or view_pipeline"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/deals/pipeline")]
+pub async fn pipeline(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, AppError> {
+    if !actor.has(Privilege::ViewPipeline) {
+        return Err(AppError::forbidden("The pipeline needs the view_pipeline privilege."));
+    }
+    let out = db::run(&state.pool, move |conn| {
+        let scope = ContactScope::of(&actor);
+        let rows: Vec<(String, String, i64, i64)> = deals::table
+            .filter(deals::account_id.eq(&actor.account_id))
+            .filter(scope.contact_in(deals::contact_id, Level::View))
+            .group_by((deals::stage, deals::currency))
+            .select((
+                deals::stage,
+                deals::currency,
+                diesel::dsl::count_star(),
+                diesel::dsl::sql::<diesel::sql_types::BigInt>("CAST(COALESCE(SUM(deals.amount), 0) AS BIGINT)"),
+            ))
+            .load(conn)?;
+        let stages = account_settings(conn, &actor.account_id)?.deal_stages;
+        let mut out: Vec<PipelineRow> = rows
+            .into_iter()
+            .map(|(stage, currency, count, amount)| PipelineRow { stage, currency, count, amount })
+            .collect();
+        // Stages in the account's order; retired stages after them.
+        out.sort_by_key(|r| {
+            (stages.iter().position(|s| *s == r.stage).unwrap_or(usize::MAX), r.stage.clone(), r.currency.clone())
+        });
+        Ok(Pipeline { stages: out })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// Adds a line item (`edit_deal_items` and edit on the contact); answers the whole deal.
+#[utoipa::path(
+    tag = "deals",
+    request_body = NewItem,
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 201, body = DealView, headers(("Location" = String))),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "No edit_deal_items, or the contact is below edit"),
+        (status = 404, description = "Missing, not visible or another account's"),
+        (status = 413, description = "Body too large"),
+        (status = 415, description = "Body is not JSON"),
+        (status = 422, description = "Invalid fields"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/deals/{id}/items")]
+pub async fn add_item(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+    body: ValidJson<NewItem>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner().to_string();
+    let input = body.0;
+    let item_id = new_id();
+    let iid = item_id.clone();
+    let view = db::write(&state.pool, move |conn| {
+        queries::change_items(conn, &actor, &id, |conn, deal| {
+            diesel::insert_into(deal_items::table)
+                .values(&ItemRow {
+                    id: iid,
+                    deal_id: deal.id.clone(),
+                    account_id: deal.account_id.clone(),
+                    name: input.name,
+                    quantity: input.quantity,
+                    unit_price: input.unit_price,
+                    created_at: now(),
+                })
+                .execute(conn)?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(created(format!("/v1/deals/{}/items/{item_id}", view.id), &view))
+}
+
+/// Changes a line item; answers the whole deal.
+#[utoipa::path(
+    tag = "deals",
+    request_body = ItemPatch,
+    params(("id" = Uuid, Path), ("item_id" = Uuid, Path)),
+    responses(
+        (status = 200, body = DealView),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "No edit_deal_items, or the contact is below edit"),
+        (status = 404, description = "Deal or item missing or not visible"),
+        (status = 413, description = "Body too large"),
+        (status = 415, description = "Body is not JSON"),
+        (status = 422, description = "Invalid or unknown fields"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/deals/{id}/items/{item_id}")]
+pub async fn patch_item(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<(Uuid, Uuid)>,
+    body: ValidJson<ItemPatch>,
+) -> Result<HttpResponse, AppError> {
+    let (id, item_id) = path.into_inner();
+    let (id, item_id) = (id.to_string(), item_id.to_string());
+    let p = body.0;
+    let view = db::write(&state.pool, move |conn| {
+        queries::change_items(conn, &actor, &id, |conn, deal| {
+            let item: ItemRow = deal_items::table
+                .filter(deal_items::id.eq(&item_id))
+                .filter(deal_items::deal_id.eq(&deal.id))
+                .first(conn)
+                .optional()?
+                .ok_or(AppError::NotFound)?;
+            diesel::update(deal_items::table.filter(deal_items::id.eq(&item.id)))
+                .set((
+                    deal_items::name.eq(p.name.unwrap_or(item.name)),
+                    deal_items::quantity.eq(p.quantity.unwrap_or(item.quantity)),
+                    deal_items::unit_price.eq(p.unit_price.unwrap_or(item.unit_price)),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Removes a line item.
+#[utoipa::path(
+    tag = "deals",
+    params(("id" = Uuid, Path), ("item_id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "No edit_deal_items, or the contact is below edit"),
+        (status = 404, description = "Deal or item missing or not visible"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/deals/{id}/items/{item_id}")]
+pub async fn delete_item(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, item_id) = path.into_inner();
+    let (id, item_id) = (id.to_string(), item_id.to_string());
+    db::write(&state.pool, move |conn| {
+        queries::change_items(conn, &actor, &id, |conn, deal| {
+            let n = diesel::delete(
+                deal_items::table.filter(deal_items::id.eq(&item_id)).filter(deal_items::deal_id.eq(&deal.id)),
+            )
+            .execute(conn)?;
+            if n == 0 {
+                return Err(AppError::NotFound);
+            }
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
