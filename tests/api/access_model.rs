@@ -29,6 +29,23 @@ struct ModelContact {
     owner: Option<String>,
     office: Option<String>,
     private: bool,
+    org: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct ModelDeal {
+    id: String,
+    contact: usize,
+    stage: &'static str,
+    currency: &'static str,
+    amount: i64,
+}
+
+#[derive(Debug, Clone)]
+struct ModelAction {
+    id: String,
+    contact: usize,
+    assignee: String,
 }
 
 /// SPEC §2, as its text reads.
@@ -67,10 +84,14 @@ struct World {
     owner: Session,
     users: Vec<ModelUser>,
     contacts: Vec<ModelContact>,
+    orgs: Vec<String>,
+    deals: Vec<ModelDeal>,
+    actions: Vec<ModelAction>,
     default_rank: usize,
 }
 
-const PRIVILEGES: [&str; 4] = ["export", "download_vcard", "own_private_contacts", "bulk_update_status"];
+const PRIVILEGES: [&str; 5] =
+    ["export", "download_vcard", "own_private_contacts", "bulk_update_status", "view_pipeline"];
 
 async fn build(app: TestApp, rng: &mut StdRng, default_access: &str, contacts: usize) -> World {
     let owner = app.signup().await;
@@ -109,6 +130,13 @@ async fn build(app: TestApp, rng: &mut StdRng, default_access: &str, contacts: u
         }
         users.push(user);
     }
+    let mut orgs = Vec::new();
+    for i in 0..4 {
+        let r =
+            app.post("/v1/organizations").bearer(&owner.token).json(json!({"name": format!("Org {i}")})).send().await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        orgs.push(r.json()["id"].as_str().unwrap().to_owned());
+    }
     let mut made = Vec::new();
     for i in 0..contacts {
         let owner_id = if rng.random_bool(0.2) {
@@ -119,18 +147,59 @@ async fn build(app: TestApp, rng: &mut StdRng, default_access: &str, contacts: u
         let office =
             if rng.random_bool(0.3) { None } else { Some(offices[rng.random_range(0..offices.len())].clone()) };
         let private = rng.random_bool(0.2);
+        let org = if rng.random_bool(0.3) { None } else { Some(orgs[rng.random_range(0..orgs.len())].clone()) };
         let r = app
             .post("/v1/contacts")
             .bearer(&owner.token)
             .json(json!({"first_name": format!("C{i}"), "last_name": "Model", "email": format!("c{i}@model.test"),
-                         "owner_id": owner_id, "office_id": office, "private": private}))
+                         "owner_id": owner_id, "office_id": office, "private": private, "organization_id": org}))
             .send()
             .await;
         assert_eq!(r.status, 201, "{}", r.text());
-        made.push(ModelContact { id: r.json()["id"].as_str().unwrap().to_owned(), owner: owner_id, office, private });
+        made.push(ModelContact {
+            id: r.json()["id"].as_str().unwrap().to_owned(),
+            owner: owner_id,
+            office,
+            private,
+            org,
+        });
+    }
+    let mut deals = Vec::new();
+    for _ in 0..30 {
+        let contact = rng.random_range(0..made.len());
+        let stage = ["qualification", "proposal", "negotiation", "closed"][rng.random_range(0..4usize)];
+        let currency = ["EUR", "USD"][rng.random_range(0..2usize)];
+        let amount = rng.random_range(0..100_000i64);
+        let r = app
+            .post("/v1/deals")
+            .bearer(&owner.token)
+            .json(json!({"contact_id": made[contact].id, "organization_id": made[contact].org, "name": "Deal",
+                         "amount": amount, "currency": currency, "stage": stage}))
+            .send()
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        deals.push(ModelDeal { id: r.json()["id"].as_str().unwrap().to_owned(), contact, stage, currency, amount });
+    }
+    let mut actions = Vec::new();
+    for _ in 0..30 {
+        let contact = rng.random_range(0..made.len());
+        // A focused user may be assigned only on contacts they own.
+        let candidates: Vec<&ModelUser> = users
+            .iter()
+            .filter(|u| u.role != "focused" || made[contact].owner.as_deref() == Some(u.session.user_id.as_str()))
+            .collect();
+        let assignee = candidates[rng.random_range(0..candidates.len())].session.user_id.clone();
+        let r = app
+            .post("/v1/actions")
+            .bearer(&owner.token)
+            .json(json!({"contact_id": made[contact].id, "assignee_id": assignee, "text": "Call"}))
+            .send()
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        actions.push(ModelAction { id: r.json()["id"].as_str().unwrap().to_owned(), contact, assignee });
     }
     let default_rank = LEVELS.iter().position(|l| *l == default_access).unwrap();
-    World { app, owner, users, contacts: made, default_rank }
+    World { app, owner, users, contacts: made, orgs, deals, actions, default_rank }
 }
 
 /// Compares every observable answer with the model; returns how many pairs it checked.
@@ -244,6 +313,7 @@ async fn check_world(w: &World, rng: &mut StdRng, seed: u64, divergences: &mut V
                 diverge(format!("crate model: {who}: {theirs} vs {want}"));
             }
         }
+        check_derived(w, user, &expected, &mut diverge).await;
         // Bulk: ok where editable, forbidden where visible below edit, not_found where hidden.
         let ids: Vec<&str> = w.contacts.iter().map(|c| c.id.as_str()).collect();
         let r = app
@@ -280,6 +350,154 @@ async fn check_world(w: &World, rng: &mut StdRng, seed: u64, divergences: &mut V
         }
     }
     pairs
+}
+
+/// All pages of a list, as id -> item.
+async fn all_pages(app: &TestApp, token: &str, path: &str) -> HashMap<String, serde_json::Value> {
+    let mut out = HashMap::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app.get(&format!("{path}?limit=50{cursor}")).bearer(token).send().await.json();
+        for item in page["data"].as_array().unwrap() {
+            out.insert(item["id"].as_str().unwrap().to_owned(), item.clone());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return out,
+        }
+    }
+}
+
+/// Deals, actions, pipeline and organizations inherit the contact rule (SPEC §3).
+async fn check_derived(w: &World, user: &ModelUser, expected: &HashMap<&str, usize>, diverge: &mut impl FnMut(String)) {
+    let app = &w.app;
+    let token = &user.session.token;
+    let rank_of = |contact: usize| expected[w.contacts[contact].id.as_str()];
+    // Deals: visible with view on the contact, changed with edit.
+    let listed = all_pages(app, token, "/v1/deals").await;
+    for d in &w.deals {
+        let rank = rank_of(d.contact);
+        if listed.contains_key(&d.id) != (rank >= 2) {
+            diverge(format!("deals list: {} on {:?} (contact level {})", user.role, d, LEVELS[rank]));
+        }
+        let get = app.get(&format!("/v1/deals/{}", d.id)).bearer(token).send().await.status;
+        let patch = app
+            .patch(&format!("/v1/deals/{}", d.id))
+            .bearer(token)
+            .json(json!({"name": "Renamed"}))
+            .send()
+            .await
+            .status;
+        let want = match rank {
+            0 | 1 => (404, 404),
+            2 => (200, 403),
+            _ => (200, 200),
+        };
+        if (get, patch) != want {
+            diverge(format!(
+                "deal GET/PATCH: {} level {}: {:?} want {:?}",
+                user.role,
+                LEVELS[rank],
+                (get, patch),
+                want
+            ));
+        }
+    }
+    // Pipeline: sums over exactly the visible deals.
+    let r = app.get("/v1/deals/pipeline").bearer(token).send().await;
+    if has(user, "view_pipeline") {
+        let mut want: HashMap<(String, String), (i64, i64)> = HashMap::new();
+        for d in w.deals.iter().filter(|d| rank_of(d.contact) >= 2) {
+            let e = want.entry((d.stage.to_owned(), d.currency.to_owned())).or_default();
+            e.0 += 1;
+            e.1 += d.amount;
+        }
+        let got: HashMap<(String, String), (i64, i64)> = r.json()["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let key = (s["stage"].as_str().unwrap().to_owned(), s["currency"].as_str().unwrap().to_owned());
+                (key, (s["count"].as_i64().unwrap(), s["amount"].as_i64().unwrap()))
+            })
+            .collect();
+        if got != want {
+            diverge(format!("pipeline: {}: got {got:?}, model {want:?}", user.role));
+        }
+    } else if r.status != 403 {
+        diverge(format!("pipeline without privilege: {} {}", user.role, r.status));
+    }
+    // Actions: visible with view; changed by the assignee or with edit.
+    let listed = all_pages(app, token, "/v1/actions").await;
+    for a in &w.actions {
+        let rank = rank_of(a.contact);
+        if listed.contains_key(&a.id) != (rank >= 2) {
+            diverge(format!("actions list: {} on {:?} (contact level {})", user.role, a, LEVELS[rank]));
+        }
+        let patch = app
+            .patch(&format!("/v1/actions/{}", a.id))
+            .bearer(token)
+            .json(json!({"text": "Again"}))
+            .send()
+            .await
+            .status;
+        let want = match rank {
+            0 | 1 => 404,
+            2 if a.assignee != user.session.user_id => 403,
+            _ => 200,
+        };
+        if patch != want {
+            diverge(format!(
+                "action PATCH: {} level {} assignee {}: {patch} want {want}",
+                user.role,
+                LEVELS[rank],
+                a.assignee == user.session.user_id
+            ));
+        }
+    }
+    // Organizations: all for non-focused roles; for a focused user those with a contact
+    // they own. Each shows the contacts and deals the user sees and counts the rest.
+    let listed = all_pages(app, token, "/v1/organizations").await;
+    for org in &w.orgs {
+        let members: Vec<usize> =
+            (0..w.contacts.len()).filter(|i| w.contacts[*i].org.as_deref() == Some(org.as_str())).collect();
+        let visible_org = user.role != "focused" || members.iter().any(|i| rank_of(*i) >= 1);
+        if listed.contains_key(org) != visible_org {
+            diverge(format!("organizations list: {} org {org}: listed {}", user.role, listed.contains_key(org)));
+        }
+        let r = app.get(&format!("/v1/organizations/{org}")).bearer(token).send().await;
+        if !visible_org {
+            if r.status != 404 {
+                diverge(format!("organization GET: {} {org}: {} want 404", user.role, r.status));
+            }
+            continue;
+        }
+        let body = r.json();
+        let hidden = members.iter().filter(|i| rank_of(**i) == 0).count();
+        let shown: BTreeSet<String> =
+            body["contacts"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
+        let want_shown: BTreeSet<String> =
+            members.iter().filter(|i| rank_of(**i) >= 1).map(|i| w.contacts[*i].id.clone()).collect();
+        let deals: BTreeSet<String> =
+            body["deals"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_owned()).collect();
+        let want_deals: BTreeSet<String> = w
+            .deals
+            .iter()
+            .filter(|d| w.contacts[d.contact].org.as_deref() == Some(org.as_str()) && rank_of(d.contact) >= 2)
+            .map(|d| d.id.clone())
+            .collect();
+        if body["hidden_contacts_count"] != json!(hidden) || shown != want_shown || deals != want_deals {
+            diverge(format!(
+                "organization GET: {} {org}: hidden {} want {hidden}, contacts {} want {}, deals {} want {}",
+                user.role,
+                body["hidden_contacts_count"],
+                shown.len(),
+                want_shown.len(),
+                deals.len(),
+                want_deals.len()
+            ));
+        }
+    }
 }
 
 /// Deletes in random order, every user trying every contact; the model says who may.

@@ -8,6 +8,7 @@ mod account;
 mod api_tokens;
 mod auth;
 mod contacts;
+mod derived;
 mod errors;
 mod offices;
 mod openapi;
