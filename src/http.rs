@@ -64,7 +64,8 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     }
 }
 
-/// Syntax errors are 400; well-formed JSON of the wrong shape is 422 with the field path.
+/// Syntax errors are 400; well-formed JSON of the wrong shape is 422 with the field path
+/// (unknown and duplicate fields included).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     // Well-formedness first, so `{} trailing` is a 400 whatever the target type wants.
     let document: serde_json::Value =
@@ -74,7 +75,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
         let field = if path.is_empty() { "body".to_owned() } else { path };
         return Err(AppError::field(&field, "must not contain NUL characters"));
     }
-    serde_path_to_error::deserialize(document).map_err(|err| {
+    // From the bytes, not the parsed document: a repeated key must not silently collapse.
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
         let field = if path == "." || path.is_empty() { "body".to_owned() } else { path };
         AppError::field(&field, strip_position(&err.into_inner().to_string()))

@@ -17,5 +17,6 @@ pub mod notifications;
 pub mod offices;
 pub mod openapi;
 pub mod organizations;
+pub mod seed;
 pub mod state;
 pub mod users;

@@ -24,6 +24,8 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document (regenerates openapi/openapi.json).
     Openapi,
+    /// Fill a demo account (deterministic for a seed) and print its logins.
+    Seed(crm_api::seed::SeedArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
     init_logging(cli.settings.log_format);
     let result = match cli.command {
         Some(Command::Migrate) => migrate_only(cli.settings),
+        Some(Command::Seed(ref args)) => seed(cli.settings.clone(), args),
         _ => serve(cli.settings),
     };
     match result {
@@ -70,6 +73,24 @@ fn migrate_only(settings: Settings) -> Result<(), String> {
     let state = app::state(settings)?;
     let applied = app::migrate(&state)?;
     tracing::info!(applied, "migrations applied");
+    Ok(())
+}
+
+fn seed(settings: Settings, args: &crm_api::seed::SeedArgs) -> Result<(), String> {
+    let state = app::state(settings)?;
+    app::migrate(&state)?;
+    let mut conn = state.pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let seeded = crm_api::seed::run(&mut conn, args)?;
+    println!("account {}", seeded.account_id);
+    for login in seeded.logins {
+        println!(
+            "{:<8} {}  password: {}  (user id {})",
+            login.role.as_str(),
+            login.email,
+            crm_api::seed::DEMO_PASSWORD,
+            login.user_id
+        );
+    }
     Ok(())
 }
 

@@ -275,7 +275,9 @@ fn notify_duplicate_email(conn: &mut DbConnection, actor: &Actor, row: &ContactR
 }
 
 /// Applies a patch to a contact the caller may edit; shared by PATCH and bulk.
-/// `expected_version` comes from `If-Match`.
+/// `expected_version` comes from `If-Match`: with it, a concurrent change is a 412;
+/// without it, the patch is applied again on top of the concurrent change (PostgreSQL's
+/// read-committed transactions can meet one between the read and the write).
 pub fn update(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -284,6 +286,25 @@ pub fn update(
     patch: ContactPatch,
     expected_version: Option<i64>,
 ) -> Result<ContactOut, AppError> {
+    for _ in 0..5 {
+        match try_update(conn, actor, scope, id, patch.clone(), expected_version)? {
+            Some(out) => return Ok(out),
+            None if expected_version.is_some() => return Err(AppError::PreconditionFailed),
+            None => continue,
+        }
+    }
+    Err(AppError::Conflict("The contact kept changing concurrently; try again.".into()))
+}
+
+/// One attempt; `None` when another transaction changed the row after it was read.
+fn try_update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    scope: &ContactScope,
+    id: &str,
+    patch: ContactPatch,
+    expected_version: Option<i64>,
+) -> Result<Option<ContactOut>, AppError> {
     let (before, level) = find(conn, scope, id)?;
     if expected_version.is_some_and(|v| v != before.version) {
         return Err(AppError::PreconditionFailed);
@@ -353,7 +374,7 @@ pub fn update(
         None => before_tags.clone(),
     };
     if next_equals(&before, &next) && tags == before_tags {
-        return project_one(conn, &before, level);
+        return project_one(conn, &before, level).map(Some);
     }
     // The rule is in the UPDATE too, and the version pins the row the checks above saw.
     let changed = diesel::update(contacts::table)
@@ -378,7 +399,7 @@ pub fn update(
         ))
         .execute(conn)?;
     if changed == 0 {
-        return Err(AppError::PreconditionFailed);
+        return Ok(None);
     }
     if patch.tags.is_some() {
         replace_tags(conn, &next.account_id, &next.id, &tags)?;
@@ -393,7 +414,7 @@ pub fn update(
         Some(&audit_view(&next, &tags)),
     )?;
     let level_after = find(conn, scope, &next.id).map(|(_, l)| l).unwrap_or(Level::Hidden);
-    project_all(conn, vec![(next, level_after)]).map(|mut v| v.remove(0))
+    project_all(conn, vec![(next, level_after)]).map(|mut v| Some(v.remove(0)))
 }
 
 fn next_equals(a: &ContactRow, b: &ContactRow) -> bool {

@@ -12,6 +12,7 @@ mod derived;
 mod errors;
 mod offices;
 mod openapi;
+mod robustness;
 mod users;
 
 /// CI must exercise PostgreSQL: a CI run without TEST_DATABASE_URL fails here instead
