@@ -65,17 +65,24 @@ fn postgres_url() -> Option<&'static str> {
         let base = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
         let name = format!("crm_test_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::establish(&base).expect("TEST_DATABASE_URL must be reachable");
-        // Databases of earlier runs that nobody uses any more (DROP fails while in use).
+        // Databases left by earlier test processes.
         let stale: Vec<String> =
             diesel::sql_query("SELECT datname AS name FROM pg_database WHERE datname LIKE 'crm\\_test\\_%'")
                 .load::<DbName>(&mut admin)
                 .map(|rows| rows.into_iter().map(|r| r.name).collect())
                 .unwrap_or_default();
         for db in stale {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\""));
+            // Only databases of test processes that are gone: a live process's database
+            // may have no open connection at this moment.
+            let pid = db.split('_').nth(2).unwrap_or("");
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\""));
+            }
         }
         admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create test database");
         let url = replace_db_name(&base, &name);
+        // One connection held for the life of the process: the database is never unused.
+        std::mem::forget(PgConnection::establish(&url).expect("connect to the test database"));
         let state = crm_api::app::state(settings(url.clone())).expect("state");
         crm_api::app::migrate(&state).expect("migrations");
         Some(url)
