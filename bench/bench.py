@@ -145,23 +145,27 @@ def oha(path, token, rate, duration=10, method="GET", body=None):
     return pct["p50"] * 1000, pct["p99"] * 1000
 
 
-def capture_sql(token, path):
-    """The statement PostgreSQL executed for one request, parameters inlined."""
+def capture_sql(logins, path):
+    """The statement PostgreSQL executed for one request of (a), parameters inlined. A
+    short-lived server runs with statement logging on, so the measured one never logs."""
     psql(f"ALTER DATABASE {PG_DB} SET log_min_duration_statement = 0")
     start = os.path.getsize(PG_LOG)
-    time.sleep(0.2)
-    # New sessions pick the setting up: restart the pool by waiting for a fresh connection.
-    call("GET", path, token)
-    call("GET", path, token)
-    time.sleep(0.5)
-    psql(f"ALTER DATABASE {PG_DB} RESET log_min_duration_statement")
+    server = Server(PG_URL)
+    try:
+        token = login(*logins["user"])
+        call("GET", path, token)
+        time.sleep(0.5)
+    finally:
+        server.stop()
+        psql(f"ALTER DATABASE {PG_DB} RESET log_min_duration_statement")
     with open(PG_LOG, errors="replace") as f:
         f.seek(start)
         log = f.read()
     found = None
-    for m in re.finditer(r"execute [^:]*: (SELECT .*?FROM \"?contacts\"?.*?LIMIT \$\d+)\n.*?DETAIL:\s+parameters: (.*?)\n", log, re.S):
+    for m in re.finditer(r"execute [^:]*: (SELECT .*?FROM \"contacts\" WHERE .*?LIMIT \$\d+)\n.*?DETAIL:\s+parameters: (.*?)\n", log, re.S):
         found = m
     if not found:
+        print("could not capture the list SQL from " + PG_LOG, file=sys.stderr)
         return None
     sql, params = found.group(1), found.group(2)
     values = dict(re.findall(r"(\$\d+) = ('(?:[^']|'')*'|NULL)", params))
@@ -170,8 +174,8 @@ def capture_sql(token, path):
 
 def without_predicate(sql):
     """The same query with the access rule removed: no level column, account filter only."""
-    sql = re.sub(r",\s*\(CASE WHEN contacts\.private.*?END\) END\)\s+FROM", " FROM", sql, flags=re.S)
-    sql = re.sub(r"WHERE \(\(contacts\.account_id = ('[^']*')(.*?)\)\) ORDER BY", r"WHERE contacts.account_id = \1 ORDER BY", sql, flags=re.S)
+    sql = re.sub(r',\s*\(CASE WHEN contacts\.private.*?\)\s+FROM "contacts"', ' FROM "contacts"', sql, flags=re.S)
+    sql = re.sub(r"WHERE \(contacts\.account_id = ('[^']*') AND .*?\) ORDER BY", r"WHERE (contacts.account_id = \1) ORDER BY", sql, flags=re.S)
     return sql
 
 
@@ -187,6 +191,7 @@ def pgbench(sql, duration):
 
 def run_size(backend, url, contacts, duration, results):
     logins, seed_s = seed(url, contacts)
+    captured = capture_sql(logins, "/v1/contacts?limit=50") if backend == "postgres" else None
     server = Server(url)
     try:
         user = login(*logins["user"])
@@ -223,11 +228,10 @@ def run_size(backend, url, contacts, duration, results):
         p50, p99 = oha("/v1/contacts", user, peak * 0.7, duration, "POST", new)
         rows.append(("POST /v1/contacts", peak, p50, p99))
         floors = {}
-        if backend == "postgres":
-            sql = capture_sql(user, "/v1/contacts?limit=50")
-            if sql:
-                floors["pgbench (a) same SQL"] = pgbench(sql, duration)
-                floors["pgbench (a) without predicate"] = pgbench(without_predicate(sql), duration)
+        if captured:
+            floors["pgbench (a) same SQL"] = pgbench(captured, duration)
+            floors["pgbench (a) without predicate"] = pgbench(without_predicate(captured), duration)
+            floors["sql"] = captured
         results.append({"backend": backend, "contacts": contacts, "seed_s": seed_s, "rows": rows,
                         "floors": floors, "rss_mb": server.rss_mb()})
     finally:
@@ -245,6 +249,7 @@ def print_results(results):
             print(f"| {name} | {peak:,.0f} | {peak / health:.2f} | {lat} |")
         if r["floors"]:
             a = next(p for n, p, _, _ in r["rows"] if n.startswith("(a) user limited, first"))
+            print(f"\nCaptured SQL of (a):\n\n```sql\n{r['floors']['sql']}\n```\n\nWithout the predicate:\n\n```sql\n{without_predicate(r['floors']['sql'])}\n```")
             same = r["floors"].get("pgbench (a) same SQL")
             bare = r["floors"].get("pgbench (a) without predicate")
             print(f"\npgbench -M prepared, {CONNECTIONS} clients: same SQL {same:,.0f} tps; without the access predicate {bare:,.0f} tps")

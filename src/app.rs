@@ -23,7 +23,11 @@ pub fn state(settings: Settings) -> Result<web::Data<AppState>, String> {
     let url = DbUrl::parse(&settings.database_url)?;
     let pool = db::build_pool(
         &url,
-        &PoolOptions { max_size: settings.db_pool_size.max(1), connect_timeout: settings.db_timeout() },
+        &PoolOptions {
+            max_size: settings.db_pool_size.max(1),
+            connect_timeout: settings.db_timeout(),
+            test_on_check_out: settings.db_test_on_checkout,
+        },
     )?;
     let secret = settings.resolve_jwt_secret()?;
     let jwt = auth::jwt::JwtKeys::new(&secret, &settings.jwt_issuer, settings.access_token_ttl_secs);

@@ -113,12 +113,7 @@ pub async fn signup(state: web::Data<AppState>, body: ValidJson<SignupIn>) -> Re
             created_at: at,
             updated_at: at,
         };
-        diesel::insert_into(users::table).values(&user).execute(conn).map_err(|e| match e {
-            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-                AppError::Conflict("This email is already registered.".into())
-            }
-            other => other.into(),
-        })?;
+        diesel::insert_into(users::table).values(&user).execute(conn).map_err(crate::users::queries::email_conflict)?;
         let ctx = AuditCtx { account_id: account.id.clone(), actor_id: Some(user.id.clone()) };
         let (account_view, user_view) = (account.view(), UserView::full(&user));
         audit::record(conn, &ctx, "account", &account.id, None, Some(&account_view))?;

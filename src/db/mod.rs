@@ -112,6 +112,8 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 pub struct PoolOptions {
     pub max_size: u32,
     pub connect_timeout: Duration,
+    /// Ping each connection as it leaves the pool (one round trip per checkout).
+    pub test_on_check_out: bool,
 }
 
 /// Builds the pool without connecting yet (the service starts and reports 503 until the
@@ -128,6 +130,7 @@ pub fn build_pool(url: &DbUrl, opts: &PoolOptions) -> Result<Pool, String> {
         .max_size(opts.max_size)
         .min_idle(Some(0))
         .connection_timeout(opts.connect_timeout)
+        .test_on_check_out(opts.test_on_check_out)
         .build_unchecked(Manager { url: url.clone() }))
 }
 

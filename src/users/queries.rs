@@ -12,6 +12,16 @@ use crate::error::AppError;
 use crate::http::now;
 use crate::users::model::UserView;
 
+/// Maps the unique index on `users.email_lower` to a 409 that says what collided.
+pub fn email_conflict(e: diesel::result::Error) -> AppError {
+    match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            AppError::Conflict("This email is already registered.".into())
+        }
+        other => other.into(),
+    }
+}
+
 /// A user of the actor's account; another account's user is `NotFound` like a missing one.
 pub fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<UserRow, AppError> {
     users::table
@@ -81,12 +91,7 @@ pub fn save(conn: &mut DbConnection, ctx: &AuditCtx, before: &UserRow, mut next:
         updated_at: next.updated_at,
     })
     .execute(conn)
-    .map_err(|e| match e {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-            AppError::Conflict("This email is already registered.".into())
-        }
-        other => other.into(),
-    })?;
+    .map_err(email_conflict)?;
     if changed == 0 {
         return Err(AppError::PreconditionFailed);
     }

@@ -213,12 +213,7 @@ pub async fn create_user(
             created_at: at,
             updated_at: at,
         };
-        diesel::insert_into(users::table).values(&row).execute(conn).map_err(|e| match e {
-            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-                AppError::Conflict("This email is already registered.".into())
-            }
-            other => other.into(),
-        })?;
+        diesel::insert_into(users::table).values(&row).execute(conn).map_err(crate::users::queries::email_conflict)?;
         audit::record(conn, &AuditCtx::from(&actor), "user", &row.id, None, Some(&UserView::full(&row)))?;
         Ok(row)
     })

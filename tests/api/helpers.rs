@@ -51,6 +51,7 @@ pub fn settings(database_url: String) -> Settings {
         json_body_limit: 64 * 1024,
         import_body_limit: 4 * 1024 * 1024,
         db_pool_size: 4,
+        db_test_on_checkout: true,
         db_timeout_secs: 5,
         login_attempts_per_minute: 1000,
         cors_allowed_origins: String::new(),
