@@ -14,9 +14,7 @@ use crate::db::DbConnection;
 use crate::error::{AppError, FieldErrors};
 use crate::http::{new_id, now};
 
-diesel::define_sql_function!(
-    /// SQL `lower()`, on both backends.
-    fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
+pub use crate::db::lower;
 
 /// One contact the scope sees, with the scope's level on it; `NotFound` when hidden,
 /// missing or another account's (the same answer for all three).
@@ -106,6 +104,73 @@ impl RefCache {
         self.known.insert((kind, id.to_owned()), ok);
         Ok(ok)
     }
+
+    /// `owner_id` must be an active user of the account (422 `owner_id` otherwise).
+    pub fn owner(
+        &mut self,
+        conn: &mut DbConnection,
+        account_id: &str,
+        id: Option<&str>,
+        errors: &mut FieldErrors,
+    ) -> Result<(), AppError> {
+        let Some(id) = id else { return Ok(()) };
+        let ok = self.check("user", id, || {
+            users::table
+                .filter(users::account_id.eq(account_id))
+                .filter(users::id.eq(id))
+                .filter(users::active.eq(true))
+                .count()
+                .get_result(conn)
+        })?;
+        if !ok {
+            errors.insert("owner_id".into(), vec!["must be an active user of this account".into()]);
+        }
+        Ok(())
+    }
+
+    /// `office_id` must be an office of the account.
+    pub fn office(
+        &mut self,
+        conn: &mut DbConnection,
+        account_id: &str,
+        id: Option<&str>,
+        errors: &mut FieldErrors,
+    ) -> Result<(), AppError> {
+        let Some(id) = id else { return Ok(()) };
+        let ok = self.check("office", id, || {
+            offices::table
+                .filter(offices::account_id.eq(account_id))
+                .filter(offices::id.eq(id))
+                .count()
+                .get_result(conn)
+        })?;
+        if !ok {
+            errors.insert("office_id".into(), vec!["must be an office of this account".into()]);
+        }
+        Ok(())
+    }
+
+    /// `organization_id` must be an organization of the account.
+    pub fn organization(
+        &mut self,
+        conn: &mut DbConnection,
+        account_id: &str,
+        id: Option<&str>,
+        errors: &mut FieldErrors,
+    ) -> Result<(), AppError> {
+        let Some(id) = id else { return Ok(()) };
+        let ok = self.check("organization", id, || {
+            organizations::table
+                .filter(organizations::account_id.eq(account_id))
+                .filter(organizations::id.eq(id))
+                .count()
+                .get_result(conn)
+        })?;
+        if !ok {
+            errors.insert("organization_id".into(), vec!["must be an organization of this account".into()]);
+        }
+        Ok(())
+    }
 }
 
 /// Checks the fields that depend on the account: settings choices and the ids of owner,
@@ -128,43 +193,9 @@ fn check_references(
             errors.insert("lead_source".into(), vec![format!("must be one of {:?}", settings.lead_sources)]);
         }
     }
-    if let Some(owner) = &row.owner_id {
-        let ok = refs.check("user", owner, || {
-            users::table
-                .filter(users::account_id.eq(account_id))
-                .filter(users::id.eq(owner))
-                .filter(users::active.eq(true))
-                .count()
-                .get_result(conn)
-        })?;
-        if !ok {
-            errors.insert("owner_id".into(), vec!["must be an active user of this account".into()]);
-        }
-    }
-    if let Some(office) = &row.office_id {
-        let ok = refs.check("office", office, || {
-            offices::table
-                .filter(offices::account_id.eq(account_id))
-                .filter(offices::id.eq(office))
-                .count()
-                .get_result(conn)
-        })?;
-        if !ok {
-            errors.insert("office_id".into(), vec!["must be an office of this account".into()]);
-        }
-    }
-    if let Some(org) = &row.organization_id {
-        let ok = refs.check("organization", org, || {
-            organizations::table
-                .filter(organizations::account_id.eq(account_id))
-                .filter(organizations::id.eq(org))
-                .count()
-                .get_result(conn)
-        })?;
-        if !ok {
-            errors.insert("organization_id".into(), vec!["must be an organization of this account".into()]);
-        }
-    }
+    refs.owner(conn, account_id, row.owner_id.as_deref(), &mut errors)?;
+    refs.office(conn, account_id, row.office_id.as_deref(), &mut errors)?;
+    refs.organization(conn, account_id, row.organization_id.as_deref(), &mut errors)?;
     if errors.is_empty() {
         Ok(())
     } else {

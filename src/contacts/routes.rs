@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::list::{self, ContactFilter, ContactPage};
 use super::model::*;
 use super::queries;
-use crate::access::model::{ContactFacts, Reason, UserFacts};
+use crate::access::model::{Reason, UserFacts};
 use crate::access::{Actor, ContactScope, Level, OfficePermission, Privilege};
 use crate::audit::{AuditEntry, AuditRow};
 use crate::db::schema::{audit_log, contacts, office_memberships as om, organizations};
@@ -285,17 +285,11 @@ fn explain(
         default_access: actor.default_access,
         offices: memberships.into_iter().map(|(o, l)| (o, OfficePermission::from_level(l))).collect(),
     };
-    let (model_level, reasons) = crate::access::model::explain(&facts, &ContactFacts::from(&row));
+    let (model_level, reasons) = crate::access::model::explain(&facts, &row.facts());
     if model_level != level {
         tracing::error!(contact_id, user_id = subject.id, ?level, ?model_level, "access model and SQL disagree");
     }
     Ok(AccessExplanation { contact_id: row.id, user_id: subject.id, level, reasons })
-}
-
-impl From<&ContactRow> for ContactFacts {
-    fn from(row: &ContactRow) -> Self {
-        row.facts()
-    }
 }
 
 /// Explains the caller's level on a contact (or, for owner/admin, another user's with

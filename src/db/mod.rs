@@ -11,6 +11,11 @@ use crate::error::AppError;
 
 pub mod schema;
 
+diesel::define_sql_function!(
+    /// SQL `lower()`, on both backends (ASCII-only on SQLite).
+    fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>
+);
+
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 

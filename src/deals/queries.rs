@@ -7,8 +7,8 @@ use diesel::prelude::*;
 use super::model::*;
 use crate::access::{Actor, ContactScope, Level, Privilege};
 use crate::audit::{self, AuditCtx};
-use crate::contacts::queries::account_settings;
-use crate::db::schema::{contacts, deal_items, deals, organizations, users};
+use crate::contacts::queries::{account_settings, RefCache};
+use crate::db::schema::{contacts, deal_items, deals};
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::{AppError, FieldErrors};
 use crate::http::{new_id, now};
@@ -91,27 +91,10 @@ fn check_fields(conn: &mut DbConnection, actor: &Actor, row: &DealRow) -> Result
     if !settings.deal_stages.contains(&row.stage) {
         errors.insert("stage".into(), vec![format!("must be one of {:?}", settings.deal_stages)]);
     }
-    if let Some(org) = &row.organization_id {
-        let n: i64 = organizations::table
-            .filter(organizations::account_id.eq(&actor.account_id))
-            .filter(organizations::id.eq(org))
-            .count()
-            .get_result(conn)?;
-        if n == 0 {
-            errors.insert("organization_id".into(), vec!["must be an organization of this account".into()]);
-        }
-    }
-    if let Some(owner) = &row.owner_id {
-        let n: i64 = users::table
-            .filter(users::account_id.eq(&actor.account_id))
-            .filter(users::id.eq(owner))
-            .filter(users::active.eq(true))
-            .count()
-            .get_result(conn)?;
-        if n == 0 {
-            errors.insert("owner_id".into(), vec!["must be an active user of this account".into()]);
-        }
-    }
+    // The same id checks as contacts use.
+    let mut refs = RefCache::default();
+    refs.organization(conn, &actor.account_id, row.organization_id.as_deref(), &mut errors)?;
+    refs.owner(conn, &actor.account_id, row.owner_id.as_deref(), &mut errors)?;
     if errors.is_empty() {
         Ok(())
     } else {
@@ -122,7 +105,8 @@ fn check_fields(conn: &mut DbConnection, actor: &Actor, row: &DealRow) -> Result
 pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewDeal) -> Result<DealView, AppError> {
     let scope = ContactScope::of(actor);
     let contact_id = input.contact_id.to_string();
-    if contact_level(conn, &scope, &contact_id, "contact_id")? < Level::Edit {
+    let level = contact_level(conn, &scope, &contact_id, "contact_id")?;
+    if level < Level::Edit {
         return Err(AppError::forbidden("Creating a deal needs edit access to the contact."));
     }
     let settings = account_settings(conn, &actor.account_id)?;
@@ -148,7 +132,7 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewDeal) -> Result<
     };
     check_fields(conn, actor, &row)?;
     diesel::insert_into(deals::table).values(&row).execute(conn)?;
-    let (_, level) = find(conn, &scope, &row.id)?;
+    // The deal takes the caller's level on its contact, read above.
     let view = view(conn, &row, level)?;
     audit::record(conn, &AuditCtx::from(actor), "deal", &row.id, None, Some(&view))?;
     Ok(view)

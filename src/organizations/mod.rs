@@ -22,11 +22,6 @@ use crate::http::{
 };
 use crate::state::AppState;
 
-diesel::define_sql_function!(
-    /// SQL `lower()` over text.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text
-);
-
 #[derive(Debug, Clone, Queryable, Insertable)]
 #[diesel(table_name = orgs)]
 pub struct OrgRow {
@@ -158,7 +153,7 @@ pub async fn list_organizations(
         let filtered = || {
             let mut q = visible(&actor);
             if let Some(text) = &q_text {
-                q = q.filter(lower(orgs::name).like(like_pattern(text.trim())).escape('\\'));
+                q = q.filter(crate::db::lower(orgs::name.nullable()).like(like_pattern(text.trim())).escape('\\'));
             }
             q
         };
