@@ -52,9 +52,10 @@ pub struct Settings {
     pub import_body_limit: usize,
     #[arg(long, env = "DB_POOL_SIZE", default_value_t = 10)]
     pub db_pool_size: u32,
-    /// Ping a pooled connection before each use. Costs a round trip per request; off, a
-    /// connection that died (database restart) fails one request and is then discarded.
-    #[arg(long, env = "DB_TEST_ON_CHECKOUT", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Ping a pooled connection before each use. Costs a round trip per request; off (the
+    /// default), a connection that died (database restart) answers one request with 503
+    /// and is then discarded.
+    #[arg(long, env = "DB_TEST_ON_CHECKOUT", default_value_t = false, action = clap::ArgAction::Set)]
     pub db_test_on_checkout: bool,
     /// How long a request waits for a database connection before answering 503.
     #[arg(long, env = "DB_TIMEOUT_SECS", default_value_t = 5)]

@@ -97,12 +97,16 @@ fn seed(settings: Settings, args: &crm_api::seed::SeedArgs) -> Result<(), String
 fn serve(settings: Settings) -> Result<(), String> {
     tracing::info!(?settings, "starting");
     let bind = settings.bind_addr.clone();
+    // Database work runs on the workers' blocking threads and never more of it than there
+    // are pooled connections (`db::run`), so more threads than that only cost memory.
+    let blocking_threads = settings.db_pool_size.max(2) as usize;
     let state = app::state(settings)?;
     let applied = app::migrate(&state)?;
     tracing::info!(applied, "migrations applied");
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || app::build(state.clone()))
             .shutdown_timeout(10)
+            .worker_max_blocking_threads(blocking_threads)
             .bind(&bind)
             .map_err(|e| format!("cannot bind {bind}: {e}"))?;
         tracing::info!(addr = %bind, "listening; Swagger UI at /swagger-ui/");

@@ -256,13 +256,16 @@ pub fn run(conn: &mut DbConnection, args: &SeedArgs) -> Result<Seeded, String> {
                     version: 1,
                     created_at: at,
                     updated_at: at,
+                    tags: "[]".into(),
                 };
                 row.search_text = row.compute_search_text();
                 if rng.random_bool(0.2) {
+                    let tag = ["vip", "newsletter", "partner"][rng.random_range(0..3usize)];
+                    row.tags = ContactRow::encode_tags(&[tag.to_owned()]);
                     tags.push((
                         contact_tags::contact_id.eq(row.id.clone()),
                         contact_tags::account_id.eq(account_id.clone()),
-                        contact_tags::tag.eq(["vip", "newsletter", "partner"][rng.random_range(0..3usize)]),
+                        contact_tags::tag.eq(tag),
                     ));
                 }
                 rows.push(row);

@@ -18,6 +18,9 @@ pub struct Actor {
     /// The account's `default_contact_access`, read with the user on this request.
     pub default_access: DefaultContactAccess,
     pub via_api_token: bool,
+    /// The caller's office memberships as `(office_id, level rank)`, read with the user on
+    /// this request; the contact scope binds them into its SQL.
+    pub grants: Vec<(String, i32)>,
 }
 
 impl Actor {

@@ -7,6 +7,11 @@
 //!
 //! The fragments are written by hand once, generic over the backend, so that they work
 //! in top-level queries and in subqueries alike on both databases.
+//!
+//! The subject's office grants are read once per request (with the user row) and bound
+//! into the SQL as `office_id IN (…)` lists, so the level is a plain `CASE` over the
+//! row's own columns: no per-row membership lookup, and the planner sees constants. A
+//! grant changed during a request applies from the next request, like a role change.
 
 use diesel::backend::Backend;
 use diesel::expression::{is_aggregate, AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
@@ -26,21 +31,58 @@ pub struct ContactScope {
     user_id: String,
     role: Role,
     default_access: DefaultContactAccess,
+    grants: Grants,
+}
+
+/// A `user`'s office grants, grouped the way the SQL uses them.
+#[derive(Debug, Clone, Default)]
+struct Grants {
+    /// Offices where the subject has any grant (level > hidden): visible under the
+    /// account default `hidden` (2.3.4).
+    granted: Vec<String>,
+    /// Offices with `manage`: an owned contact there is at manage, else edit (2.3.2).
+    manage: Vec<String>,
+    /// `(level, offices)` for each level above the account default, highest first: a
+    /// contact of someone else in those offices is at that level (2.3.4).
+    above_default: Vec<(i32, Vec<String>)>,
+}
+
+impl Grants {
+    fn new(grants: &[(String, i32)], default_access: DefaultContactAccess) -> Grants {
+        let d = Level::from(default_access).rank();
+        let mut out = Grants::default();
+        for level in (d + 1..=Level::Manage.rank()).rev() {
+            let offices: Vec<String> =
+                grants.iter().filter(|(_, l)| (*l).min(4) == level).map(|(o, _)| o.clone()).collect();
+            if !offices.is_empty() {
+                out.above_default.push((level, offices));
+            }
+        }
+        out.granted = grants.iter().filter(|(_, l)| *l > 0).map(|(o, _)| o.clone()).collect();
+        out.manage = grants.iter().filter(|(_, l)| *l >= Level::Manage.rank()).map(|(o, _)| o.clone()).collect();
+        out
+    }
 }
 
 impl ContactScope {
     pub fn of(actor: &Actor) -> Self {
-        ContactScope {
-            account_id: actor.account_id.clone(),
-            user_id: actor.user_id.clone(),
-            role: actor.role,
-            default_access: actor.default_access,
-        }
+        Self::for_user(&actor.account_id, &actor.user_id, actor.role, actor.default_access, &actor.grants)
     }
 
-    /// Another user's view, for `GET /v1/contacts/{id}/access?user_id=` (owner/admin).
-    pub fn for_user(account_id: &str, user_id: &str, role: Role, default_access: DefaultContactAccess) -> Self {
-        ContactScope { account_id: account_id.into(), user_id: user_id.into(), role, default_access }
+    /// Another user's view, for `GET /v1/contacts/{id}/access?user_id=` (owner/admin):
+    /// `grants` are that user's `(office_id, level)` memberships.
+    pub fn for_user(
+        account_id: &str,
+        user_id: &str,
+        role: Role,
+        default_access: DefaultContactAccess,
+        grants: &[(String, i32)],
+    ) -> Self {
+        let grants = match role {
+            Role::User => Grants::new(grants, default_access),
+            _ => Grants::default(),
+        };
+        ContactScope { account_id: account_id.into(), user_id: user_id.into(), role, default_access, grants }
     }
 
     pub fn account_id(&self) -> &str {
@@ -102,12 +144,12 @@ impl ContactScope {
                 if self.default_access == DefaultContactAccess::Hidden {
                     out.push_sql(" AND (contacts.owner_id = ");
                     out.push_bind_param::<Text, _>(&self.user_id)?;
-                    out.push_sql(
-                        " OR (contacts.owner_id IS NULL AND contacts.office_id IS NULL) \
-                         OR contacts.office_id IN (SELECT m.office_id FROM office_memberships m WHERE m.user_id = ",
-                    );
-                    out.push_bind_param::<Text, _>(&self.user_id)?;
-                    out.push_sql(" AND m.level > 0))");
+                    out.push_sql(" OR (contacts.owner_id IS NULL AND contacts.office_id IS NULL)");
+                    if !self.grants.granted.is_empty() {
+                        out.push_sql(" OR ");
+                        office_in(out, &self.grants.granted)?;
+                    }
+                    out.push_sql(")");
                 }
             }
         }
@@ -130,27 +172,57 @@ impl ContactScope {
                 out.push_sql(" THEN 3 ELSE 0 END)");
             }
             Role::User => {
-                let d = Level::from(self.default_access).rank().to_string();
+                let d = Level::from(self.default_access).rank();
                 // 2.3.1 private and owned by someone else (or by nobody) -> hidden
                 out.push_sql("(CASE WHEN contacts.private AND (contacts.owner_id IS NULL OR contacts.owner_id <> ");
                 out.push_bind_param::<Text, _>(&self.user_id)?;
                 // 2.3.2 owner -> max(edit, office level): only `manage` beats edit
                 out.push_sql(") THEN 0 WHEN contacts.owner_id = ");
                 out.push_bind_param::<Text, _>(&self.user_id)?;
-                out.push_sql(" THEN COALESCE((SELECT m.level FROM office_memberships m WHERE m.user_id = ");
-                out.push_bind_param::<Text, _>(&self.user_id)?;
-                out.push_sql(" AND m.office_id = contacts.office_id AND m.level > 3), 3)");
+                out.push_sql(" THEN ");
+                if self.grants.manage.is_empty() {
+                    out.push_sql("3");
+                } else {
+                    out.push_sql("(CASE WHEN ");
+                    office_in(out, &self.grants.manage)?;
+                    out.push_sql(" THEN 4 ELSE 3 END)");
+                }
                 // 2.3.3 neither owner nor office -> edit
-                out.push_sql(" WHEN contacts.owner_id IS NULL AND contacts.office_id IS NULL THEN 3");
-                // 2.3.4 max(account default, office level; not a member -> hidden)
-                out.push_sql(&format!(" ELSE COALESCE((SELECT CASE WHEN m.level > {d} THEN m.level ELSE {d} END"));
-                out.push_sql(" FROM office_memberships m WHERE m.user_id = ");
-                out.push_bind_param::<Text, _>(&self.user_id)?;
-                out.push_sql(&format!(" AND m.office_id = contacts.office_id), {d}) END)"));
+                out.push_sql(" WHEN contacts.owner_id IS NULL AND contacts.office_id IS NULL THEN 3 ELSE ");
+                // 2.3.4 max(account default, office level; not a member -> default)
+                if self.grants.above_default.is_empty() {
+                    out.push_sql(&d.to_string());
+                } else {
+                    out.push_sql("(CASE");
+                    for (level, offices) in &self.grants.above_default {
+                        out.push_sql(" WHEN ");
+                        office_in(out, offices)?;
+                        out.push_sql(&format!(" THEN {level}"));
+                    }
+                    out.push_sql(&format!(" ELSE {d} END)"));
+                }
+                out.push_sql(" END)");
             }
         }
         Ok(())
     }
+}
+
+/// `contacts.office_id IN ($1, $2, …)`; `offices` is never empty.
+fn office_in<'b, DB>(out: &mut AstPass<'_, 'b, DB>, offices: &'b [String]) -> QueryResult<()>
+where
+    DB: Backend + HasSqlType<Text>,
+    String: ToSql<Text, DB>,
+{
+    out.push_sql("contacts.office_id IN (");
+    for (i, office) in offices.iter().enumerate() {
+        if i > 0 {
+            out.push_sql(", ");
+        }
+        out.push_bind_param::<Text, _>(office)?;
+    }
+    out.push_sql(")");
+    Ok(())
 }
 
 /// `<visible> [AND <level> >= min]`.

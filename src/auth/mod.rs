@@ -19,7 +19,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::access::{Actor, DefaultContactAccess, Privileges, Role};
-use crate::db::schema::{accounts, api_tokens as at, users};
+use crate::db::schema::{accounts, api_tokens as at, office_memberships as om, users};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -75,36 +75,47 @@ impl FromRequest for Actor {
     }
 }
 
-type ActorRow = (String, String, String, i64, bool, String);
+type ActorRow = (String, String, String, i64, bool, String, Option<String>, Option<i32>);
 
-/// Loads the user on every request, so deactivation and role changes apply at once.
+/// Loads the user (with the account's default access and the user's office grants, in one
+/// query) on every request, so deactivation, role and grant changes apply at once.
 fn load_actor(conn: &mut DbConnection, credential: Credential) -> Result<Actor, AppError> {
-    let columns =
-        (users::id, users::account_id, users::role, users::privileges, users::active, accounts::default_contact_access);
-    let (row, via_api_token): (Option<ActorRow>, bool) = match credential {
+    let columns = (
+        users::id,
+        users::account_id,
+        users::role,
+        users::privileges,
+        users::active,
+        accounts::default_contact_access,
+        om::office_id.nullable(),
+        om::level.nullable(),
+    );
+    let (rows, via_api_token): (Vec<ActorRow>, bool) = match credential {
         Credential::Jwt { user_id, account_id } => {
-            let row = users::table
+            let rows = users::table
                 .inner_join(accounts::table)
+                .left_join(om::table.on(om::user_id.eq(users::id)))
                 .filter(users::id.eq(user_id))
                 .filter(users::account_id.eq(account_id))
                 .select(columns)
-                .first::<ActorRow>(conn)
-                .optional()?;
-            (row, false)
+                .load::<ActorRow>(conn)?;
+            (rows, false)
         }
         Credential::ApiToken { digest } => {
             let now = crate::http::now();
-            let row = at::table
+            let rows = at::table
                 .inner_join(users::table.on(users::id.eq(at::user_id)))
                 .inner_join(accounts::table.on(accounts::id.eq(users::account_id)))
+                .left_join(om::table.on(om::user_id.eq(users::id)))
                 .filter(at::token_hash.eq(digest))
                 .filter(at::expires_at.is_null().or(at::expires_at.gt(now)))
                 .select(columns)
-                .first::<ActorRow>(conn)
-                .optional()?;
-            (row, true)
+                .load::<ActorRow>(conn)?;
+            (rows, true)
         }
     };
+    let grants: Vec<(String, i32)> = rows.iter().filter_map(|r| Some((r.6.clone()?, r.7?))).collect();
+    let row = rows.into_iter().next().map(|r| (r.0, r.1, r.2, r.3, r.4, r.5));
     let (user_id, account_id, role, privileges, active, default_access) = row.ok_or_else(unauthorized)?;
     let role = Role::parse(&role).ok_or_else(|| AppError::Internal(format!("bad role {role}")))?;
     if !active {
@@ -121,5 +132,6 @@ fn load_actor(conn: &mut DbConnection, credential: Credential) -> Result<Actor, 
         privileges: Privileges(privileges),
         default_access: DefaultContactAccess::parse(&default_access).unwrap_or(DefaultContactAccess::Edit),
         via_api_token,
+        grants,
     })
 }

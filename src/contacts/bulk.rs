@@ -123,9 +123,7 @@ pub async fn bulk_contacts(
                 Change::AddTags(add) | Change::RemoveTags(add) => {
                     // Tags are merged with the row's current ones, read through the scope.
                     let current = match queries::find(conn, &scope, &id) {
-                        Ok((row, _)) => {
-                            queries::load_tags(conn, std::slice::from_ref(&row.id))?.remove(&row.id).unwrap_or_default()
-                        }
+                        Ok((row, _)) => row.tag_list(),
                         Err(AppError::NotFound) => Vec::new(),
                         Err(e) => return Err(e),
                     };

@@ -286,11 +286,7 @@ const EXPORT_COLUMNS: &[&str] = &[
     "updated_at",
 ];
 
-fn csv_rows(
-    rows: &[(ContactRow, Level)],
-    tags: &HashMap<String, Vec<String>>,
-    header: bool,
-) -> Result<Vec<u8>, AppError> {
+fn csv_rows(rows: &[(ContactRow, Level)], header: bool) -> Result<Vec<u8>, AppError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let err = |e: csv::Error| AppError::Internal(format!("csv: {e}"));
     if header {
@@ -309,7 +305,7 @@ fn csv_rows(
             opt(&r.organization_id),
             opt(&r.status),
             opt(&r.lead_source),
-            tags.get(&r.id).map(|t| t.join(";")).unwrap_or_default(),
+            r.tag_list().join(";"),
             opt(&r.owner_id),
             opt(&r.office_id),
             r.private.to_string(),
@@ -332,9 +328,7 @@ fn export_batch(
     header: bool,
 ) -> Result<(Vec<u8>, Option<String>), AppError> {
     let (rows, next) = list::page(conn, scope, filter, Level::View, cursor, EXPORT_BATCH)?;
-    let ids: Vec<String> = rows.iter().map(|(r, _)| r.id.clone()).collect();
-    let tags = queries::load_tags(conn, &ids)?;
-    Ok((csv_rows(&rows, &tags, header)?, next))
+    Ok((csv_rows(&rows, header)?, next))
 }
 
 /// CSV of every contact the caller sees at `view` or above (privilege `export`), with the

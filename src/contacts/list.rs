@@ -164,14 +164,19 @@ pub fn filtered(scope: &ContactScope, filter: &ContactFilter, min: Level) -> Box
     q
 }
 
+/// `key <= v AND (key < v OR (key = v AND id < last))` (mirrored ascending): the first
+/// conjunct is redundant logically but is what lets the index scan start at the cursor
+/// instead of walking every newer row, so a deep page costs what the first one does.
 macro_rules! keyset {
     ($q:expr, $col:expr, $value:expr, $id:expr, $desc:expr) => {{
         let (q, v, id) = ($q, $value, $id);
         match $desc {
             true => q
+                .filter($col.le(v.clone()))
                 .filter($col.lt(v.clone()).or($col.eq(v).and(contacts::id.lt(id))))
                 .order(($col.desc(), contacts::id.desc())),
             false => q
+                .filter($col.ge(v.clone()))
                 .filter($col.gt(v.clone()).or($col.eq(v).and(contacts::id.gt(id))))
                 .order(($col.asc(), contacts::id.asc())),
         }
@@ -268,5 +273,5 @@ pub fn list(
     } else {
         (None, false)
     };
-    Ok(ContactPage { data: project_all(conn, rows)?, next_cursor, total, total_is_estimate })
+    Ok(ContactPage { data: project_all(rows), next_cursor, total, total_is_estimate })
 }

@@ -30,9 +30,23 @@ pub struct ContactRow {
     pub version: i64,
     pub created_at: chrono::NaiveDateTime,
     pub updated_at: chrono::NaiveDateTime,
+    /// The tags as a JSON array (sorted, distinct); `contact_tags` holds the same for the
+    /// `tag` filter. Both are written in one transaction.
+    pub tags: String,
 }
 
 impl ContactRow {
+    pub fn tag_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.tags).unwrap_or_else(|e| {
+            tracing::error!(contact_id = self.id, error = %e, "contacts.tags is not a JSON array of strings");
+            Vec::new()
+        })
+    }
+
+    pub fn encode_tags(tags: &[String]) -> String {
+        serde_json::to_string(tags).unwrap_or_else(|_| "[]".into())
+    }
+
     /// What `q` matches: names, email and phone, lower-cased here so that both databases
     /// compare the same text.
     pub fn compute_search_text(&self) -> String {
@@ -108,7 +122,7 @@ pub enum ContactOut {
 }
 
 impl ContactOut {
-    pub fn project(row: &ContactRow, tags: Vec<String>, level: Level) -> ContactOut {
+    pub fn project(row: &ContactRow, level: Level) -> ContactOut {
         match level {
             Level::Hidden => ContactOut::Gone(ContactGone { id: row.id.clone(), access: level }),
             Level::Limited => ContactOut::Basic(ContactBasic {
@@ -119,7 +133,7 @@ impl ContactOut {
                 phone: row.phone.clone(),
                 access: level,
             }),
-            _ => ContactOut::Full(ContactView::new(row, tags, level)),
+            _ => ContactOut::Full(ContactView::new(row, row.tag_list(), level)),
         }
     }
 

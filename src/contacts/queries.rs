@@ -29,35 +29,9 @@ pub fn find(conn: &mut DbConnection, scope: &ContactScope, id: &str) -> Result<(
     Ok((row, Level::from_rank(rank)))
 }
 
-/// Tags of many contacts in one query.
-pub fn load_tags(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<String, Vec<String>>, AppError> {
-    let mut map: HashMap<String, Vec<String>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(map);
-    }
-    let rows: Vec<(String, String)> = contact_tags::table
-        .filter(contact_tags::contact_id.eq_any(ids))
-        .select((contact_tags::contact_id, contact_tags::tag))
-        .order((contact_tags::contact_id, contact_tags::tag))
-        .load(conn)?;
-    for (id, tag) in rows {
-        map.entry(id).or_default().push(tag);
-    }
-    Ok(map)
-}
-
-/// Projects rows at their levels, loading tags only for the ones shown in full.
-pub fn project_all(conn: &mut DbConnection, rows: Vec<(ContactRow, Level)>) -> Result<Vec<ContactOut>, AppError> {
-    let full: Vec<String> = rows.iter().filter(|(_, l)| *l >= Level::View).map(|(r, _)| r.id.clone()).collect();
-    let mut tags = load_tags(conn, &full)?;
-    Ok(rows
-        .iter()
-        .map(|(row, level)| ContactOut::project(row, tags.remove(&row.id).unwrap_or_default(), *level))
-        .collect())
-}
-
-fn project_one(conn: &mut DbConnection, row: &ContactRow, level: Level) -> Result<ContactOut, AppError> {
-    Ok(project_all(conn, vec![(row.clone(), level)])?.remove(0))
+/// Projects rows at their levels (the tags travel in the row).
+pub fn project_all(rows: Vec<(ContactRow, Level)>) -> Vec<ContactOut> {
+    rows.iter().map(|(row, level)| ContactOut::project(row, *level)).collect()
 }
 
 fn normalise_tags(tags: &[String]) -> Vec<String> {
@@ -65,6 +39,7 @@ fn normalise_tags(tags: &[String]) -> Vec<String> {
 }
 
 fn replace_tags(conn: &mut DbConnection, account_id: &str, contact_id: &str, tags: &[String]) -> Result<(), AppError> {
+    // `contacts.tags` is written by the caller, in the same transaction.
     diesel::delete(contact_tags::table.filter(contact_tags::contact_id.eq(contact_id))).execute(conn)?;
     for tag in tags {
         diesel::insert_into(contact_tags::table)
@@ -220,7 +195,7 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewContact) -> Resu
     let (row, _) = insert(conn, actor, input, &settings, &mut RefCache::default())?;
     let scope = ContactScope::of(actor);
     let level = find(conn, &scope, &row.id).map(|(_, l)| l).unwrap_or(Level::Hidden);
-    project_one(conn, &row, level)
+    Ok(ContactOut::project(&row, level))
 }
 
 /// Inserts one contact with its tags and audit entry (shared by create and import).
@@ -261,11 +236,13 @@ pub fn insert(
         version: 1,
         created_at: at,
         updated_at: at,
+        tags: String::new(),
     };
     row.search_text = row.compute_search_text();
     check_references(conn, &actor.account_id, settings, &row, refs)?;
-    diesel::insert_into(contacts::table).values(&row).execute(conn)?;
     let tags = normalise_tags(&input.tags);
+    row.tags = ContactRow::encode_tags(&tags);
+    diesel::insert_into(contacts::table).values(&row).execute(conn)?;
     replace_tags(conn, &row.account_id, &row.id, &tags)?;
     audit::record(conn, &AuditCtx::from(actor), "contact", &row.id, None, Some(&audit_view(&row, &tags)))?;
     if actor.role == Role::Focused {
@@ -343,7 +320,7 @@ fn try_update(
     if level < Level::Edit {
         return Err(AppError::forbidden("Your access to this contact does not allow changes."));
     }
-    let before_tags = load_tags(conn, std::slice::from_ref(&before.id))?.remove(&before.id).unwrap_or_default();
+    let before_tags = before.tag_list();
     let mut next = before.clone();
     if let Some(v) = patch.first_name {
         next.first_name = v.trim().to_owned();
@@ -405,8 +382,9 @@ fn try_update(
         None => before_tags.clone(),
     };
     if next_equals(&before, &next) && tags == before_tags {
-        return project_one(conn, &before, level).map(Some);
+        return Ok(Some(ContactOut::project(&before, level)));
     }
+    next.tags = ContactRow::encode_tags(&tags);
     // The rule is in the UPDATE too, and the version pins the row the checks above saw.
     let changed = diesel::update(contacts::table)
         .filter(contacts::id.eq(&before.id))
@@ -427,6 +405,7 @@ fn try_update(
             contacts::search_text.eq(&next.search_text),
             contacts::version.eq(next.version),
             contacts::updated_at.eq(next.updated_at),
+            contacts::tags.eq(&next.tags),
         ))
         .execute(conn)?;
     if changed == 0 {
@@ -445,7 +424,7 @@ fn try_update(
         Some(&audit_view(&next, &tags)),
     )?;
     let level_after = find(conn, scope, &next.id).map(|(_, l)| l).unwrap_or(Level::Hidden);
-    project_all(conn, vec![(next, level_after)]).map(|mut v| Some(v.remove(0)))
+    Ok(Some(ContactOut::project(&next, level_after)))
 }
 
 fn next_equals(a: &ContactRow, b: &ContactRow) -> bool {
@@ -466,7 +445,7 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, scope: &ContactScope, id: 
     if !allowed {
         return Err(AppError::forbidden("Your role may not delete this contact."));
     }
-    let tags = load_tags(conn, std::slice::from_ref(&before.id))?.remove(&before.id).unwrap_or_default();
+    let tags = before.tag_list();
     let deleted =
         diesel::delete(contacts::table.filter(contacts::id.eq(&before.id)).filter(scope.at_least(Level::Edit)))
             .execute(conn)?;

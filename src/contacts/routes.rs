@@ -116,7 +116,7 @@ pub async fn get_contact(
     let id = id.into_inner().to_string();
     let (out, version) = db::run(&state.pool, move |conn| {
         let (row, level) = queries::find(conn, &ContactScope::of(&actor), &id)?;
-        let out = queries::project_all(conn, vec![(row.clone(), level)])?.remove(0);
+        let out = ContactOut::project(&row, level);
         Ok((out, row.version))
     })
     .await?;
@@ -264,11 +264,13 @@ fn explain(
         _ => crate::users::queries::find(conn, actor, &actor.user_id.clone())?,
     };
     let role = subject.role();
+    let memberships: Vec<(String, i32)> =
+        om::table.filter(om::user_id.eq(&subject.id)).select((om::office_id, om::level)).load(conn)?;
     // The level every other endpoint uses comes from the SQL fragment ...
     let level = if subject.id == actor.user_id {
         caller_level
     } else {
-        let scope = ContactScope::for_user(&actor.account_id, &subject.id, role, actor.default_access);
+        let scope = ContactScope::for_user(&actor.account_id, &subject.id, role, actor.default_access, &memberships);
         let rank: i32 = contacts::table
             .filter(contacts::account_id.eq(&actor.account_id))
             .filter(contacts::id.eq(&row.id))
@@ -277,8 +279,6 @@ fn explain(
         Level::from_rank(rank)
     };
     // ... and the reasons from the reference model, which must agree with it.
-    let memberships: Vec<(String, i32)> =
-        om::table.filter(om::user_id.eq(&subject.id)).select((om::office_id, om::level)).load(conn)?;
     let facts = UserFacts {
         id: subject.id.clone(),
         role,
@@ -351,7 +351,7 @@ pub async fn contact_vcard(
             Some(org) => organizations::table.find(org).select(organizations::name).first(conn).optional()?,
             None => None,
         };
-        let tags = queries::load_tags(conn, std::slice::from_ref(&row.id))?.remove(&row.id).unwrap_or_default();
+        let tags = row.tag_list();
         Ok(super::csv_io::vcard(&row, org, tags))
     })
     .await?;

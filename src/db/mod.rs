@@ -77,11 +77,16 @@ pub struct Manager {
     url: DbUrl,
 }
 
-impl ManageConnection for Manager {
-    type Connection = DbConnection;
-    type Error = r2d2::Error;
+/// A pooled connection and whether a query on it found the server gone. libpq does not
+/// reconnect and diesel only knows about broken transactions, so without this flag a
+/// connection from before a database restart would stay in the pool and fail forever.
+pub struct PoolConn {
+    conn: DbConnection,
+    lost: bool,
+}
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+impl Manager {
+    fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
             DbUrl::Postgres(url) => {
                 let mut conn = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
@@ -101,23 +106,63 @@ impl ManageConnection for Manager {
             }
         }
     }
+}
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
+impl ManageConnection for Manager {
+    type Connection = PoolConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<PoolConn, r2d2::Error> {
+        Ok(PoolConn { conn: self.open()?, lost: false })
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        std::thread::panicking() || conn.is_broken()
+    fn is_valid(&self, conn: &mut PoolConn) -> Result<(), r2d2::Error> {
+        conn.conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut PoolConn) -> bool {
+        conn.lost || std::thread::panicking() || conn.conn.is_broken()
     }
 }
 
-pub type Pool = r2d2::Pool<Manager>;
+impl std::ops::Deref for PoolConn {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PoolConn {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// The connection pool and a gate with one permit per connection. A request waits for a
+/// permit on the executor (bounded by the connection timeout) before it takes a blocking
+/// thread, so at most `max_size` threads ever do database work: no thread piles up in
+/// `r2d2`'s wait queue, and thread count (and with it memory) stays flat under load.
+#[derive(Clone)]
+pub struct Pool {
+    inner: r2d2::Pool<Manager>,
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+    timeout: Duration,
+}
+
+impl Pool {
+    /// A connection straight from the pool (startup and CLI paths, off the executor).
+    pub fn get(&self) -> Result<PooledConn, r2d2::PoolError> {
+        self.inner.get()
+    }
+}
 
 pub struct PoolOptions {
     pub max_size: u32,
     pub connect_timeout: Duration,
-    /// Ping each connection as it leaves the pool (one round trip per checkout).
+    /// Ping each connection as it leaves the pool (one round trip per checkout). Off, a
+    /// connection that finds the server gone answers 503 once and is dropped (`PoolConn`).
     pub test_on_check_out: bool,
 }
 
@@ -131,12 +176,14 @@ pub fn build_pool(url: &DbUrl, opts: &PoolOptions) -> Result<Pool, String> {
             }
         }
     }
-    Ok(r2d2::Pool::builder()
+    let inner = r2d2::Pool::builder()
         .max_size(opts.max_size)
         .min_idle(Some(0))
         .connection_timeout(opts.connect_timeout)
         .test_on_check_out(opts.test_on_check_out)
-        .build_unchecked(Manager { url: url.clone() }))
+        .build_unchecked(Manager { url: url.clone() });
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(opts.max_size as usize));
+    Ok(Pool { inner, gate, timeout: opts.connect_timeout })
 }
 
 pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
@@ -186,10 +233,22 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
-    let pool = pool.clone();
+    let busy = || AppError::Unavailable("no database connection became free in time".into());
+    let permit = tokio::time::timeout(pool.timeout, pool.gate.clone().acquire_owned())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
+    let pool = pool.inner.clone();
     actix_web::web::block(move || {
+        let _permit = permit;
         let mut conn = pool.get().map_err(|e| AppError::Unavailable(e.to_string()))?;
-        f(&mut conn)
+        let result = f(&mut conn.conn);
+        // `Unavailable` from a query means the server closed the connection (or SQLite
+        // stayed locked): drop it rather than hand it to the next request.
+        if matches!(result, Err(AppError::Unavailable(_))) {
+            conn.lost = true;
+        }
+        result
     })
     .await
     .map_err(|e| AppError::Internal(format!("blocking task failed: {e}")))?

@@ -125,6 +125,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        tags -> Text,
     }
 }
 

@@ -246,10 +246,8 @@ pub async fn get_organization(
             .count()
             .get_result(conn)?;
         let hidden_contacts_count = all - rows.len() as i64;
-        let contacts = crate::contacts::queries::project_all(
-            conn,
-            rows.into_iter().map(|(r, l)| (r, Level::from_rank(l))).collect(),
-        )?;
+        let contacts =
+            crate::contacts::queries::project_all(rows.into_iter().map(|(r, l)| (r, Level::from_rank(l))).collect());
         let deal_rows: Vec<(DealRow, i32)> = crate::deals::queries::scoped(&scope, Level::View)
             .filter(deals::organization_id.eq(org.id.clone()))
             .order(deals::id.asc())
