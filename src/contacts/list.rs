@@ -240,9 +240,8 @@ pub fn bounded_total(
     scope: &ContactScope,
     filter: &ContactFilter,
 ) -> Result<(i64, bool), AppError> {
-    let ids: Vec<String> =
-        filtered(scope, filter, Level::Limited).select(contacts::id).limit(TOTAL_CAP + 1).load(conn)?;
-    let n = ids.len() as i64;
+    let capped = filtered(scope, filter, Level::Limited).select(contacts::id).limit(TOTAL_CAP + 1);
+    let n: i64 = crate::db::CountOf(capped).get_result(conn)?;
     Ok(if n > TOTAL_CAP { (TOTAL_CAP, true) } else { (n, false) })
 }
 
