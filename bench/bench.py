@@ -67,7 +67,7 @@ def seed(url, contacts):
 class Server:
     def __init__(self, url):
         env = dict(os.environ, DATABASE_URL=url, JWT_SECRET=SECRET, APP_ENV="production", RUST_LOG="warn",
-                   BIND_ADDR=f"127.0.0.1:{PORT}", DB_POOL_SIZE="8", LOGIN_ATTEMPTS_PER_MINUTE="1000")
+                   BIND_ADDR=f"127.0.0.1:{PORT}", DB_POOL_SIZE=os.environ.get("BENCH_POOL_SIZE", "8"), LOGIN_ATTEMPTS_PER_MINUTE="1000")
         self.proc = subprocess.Popen([BIN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(100):
             try:

@@ -1,5 +1,6 @@
 //! Connection, pool and migrations for both backends, chosen by the URL scheme.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -178,6 +179,56 @@ pub struct Pool {
     inner: r2d2::Pool<Manager>,
     gate: std::sync::Arc<tokio::sync::Semaphore>,
     timeout: Duration,
+    reach: std::sync::Arc<Reachability>,
+}
+
+/// Whether the database took new connections lately. While the last attempt to connect
+/// failed and the pool holds no connection, requests answer 503 at once instead of each
+/// waiting `DB_TIMEOUT_SECS` for a connection that will not come; one request a second
+/// still goes through and tries, so the service notices the database coming back.
+#[derive(Debug, Default)]
+struct Reachability {
+    failed_ms: AtomicU64,
+    opened_ms: AtomicU64,
+    probe_ms: AtomicU64,
+}
+
+const PROBE_EVERY_MS: u64 = 1000;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl Reachability {
+    /// True when this request should not wait for a connection.
+    fn refuse_now(&self, pooled: u32) -> bool {
+        let failed = self.failed_ms.load(Ordering::Relaxed);
+        if pooled > 0 || failed <= self.opened_ms.load(Ordering::Relaxed) {
+            return false;
+        }
+        let now = now_ms();
+        let probe = self.probe_ms.load(Ordering::Relaxed);
+        // Let one request through per interval to find out whether it is back.
+        let may_probe = now.saturating_sub(probe) >= PROBE_EVERY_MS
+            && self.probe_ms.compare_exchange(probe, now, Ordering::Relaxed, Ordering::Relaxed).is_ok();
+        !may_probe
+    }
+}
+
+#[derive(Debug)]
+struct ReachabilityHook(std::sync::Arc<Reachability>);
+
+impl r2d2::HandleError<r2d2::Error> for ReachabilityHook {
+    fn handle_error(&self, error: r2d2::Error) {
+        self.0.failed_ms.store(now_ms(), Ordering::Relaxed);
+        tracing::warn!(%error, "database connection failed");
+    }
+}
+
+impl r2d2::HandleEvent for ReachabilityHook {
+    fn handle_acquire(&self, _: r2d2::event::AcquireEvent) {
+        self.0.opened_ms.store(now_ms(), Ordering::Relaxed);
+    }
 }
 
 impl Pool {
@@ -205,14 +256,17 @@ pub fn build_pool(url: &DbUrl, opts: &PoolOptions) -> Result<Pool, String> {
             }
         }
     }
+    let reach = std::sync::Arc::new(Reachability::default());
     let inner = r2d2::Pool::builder()
+        .error_handler(Box::new(ReachabilityHook(reach.clone())))
+        .event_handler(Box::new(ReachabilityHook(reach.clone())))
         .max_size(opts.max_size)
         .min_idle(Some(0))
         .connection_timeout(opts.connect_timeout)
         .test_on_check_out(opts.test_on_check_out)
         .build_unchecked(Manager { url: url.clone() });
     let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(opts.max_size as usize));
-    Ok(Pool { inner, gate, timeout: opts.connect_timeout })
+    Ok(Pool { inner, gate, timeout: opts.connect_timeout, reach })
 }
 
 pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
@@ -262,6 +316,9 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
+    if pool.reach.refuse_now(pool.inner.state().connections) {
+        return Err(AppError::Unavailable("the database is unreachable".into()));
+    }
     let busy = || AppError::Unavailable("no database connection became free in time".into());
     let permit = tokio::time::timeout(pool.timeout, pool.gate.clone().acquire_owned())
         .await
