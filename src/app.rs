@@ -128,8 +128,58 @@ pub fn openapi_doc() -> utoipa::openapi::OpenApi {
     doc
 }
 
-async fn not_found() -> HttpResponse {
-    actix_web::ResponseError::error_response(&AppError::NotFound)
+/// The documented paths and their methods, most literal first: what no route matched
+/// is 405 with `Allow` when its path is documented under other methods, else 404.
+#[derive(Clone)]
+struct KnownPaths(std::sync::Arc<Vec<(actix_web::dev::ResourceDef, String)>>);
+
+impl KnownPaths {
+    fn of(doc: &utoipa::openapi::OpenApi) -> KnownPaths {
+        let mut paths: Vec<_> = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods: Vec<&str> = [
+                    (item.get.is_some(), "GET"),
+                    (item.post.is_some(), "POST"),
+                    (item.put.is_some(), "PUT"),
+                    (item.patch.is_some(), "PATCH"),
+                    (item.delete.is_some(), "DELETE"),
+                ]
+                .into_iter()
+                .filter_map(|(present, m)| present.then_some(m))
+                .collect();
+                (path.matches('{').count(), actix_web::dev::ResourceDef::new(path.as_str()), methods.join(", "))
+            })
+            .collect();
+        paths.sort_by_key(|(params, _, _)| *params);
+        KnownPaths(std::sync::Arc::new(paths.into_iter().map(|(_, def, m)| (def, m)).collect()))
+    }
+}
+
+impl KnownPaths {
+    /// 405 when `path` is documented (under other methods), else 404.
+    fn error_for(&self, path: &str) -> AppError {
+        match self.0.iter().find(|(def, _)| def.is_match(path)) {
+            Some((_, allow)) => AppError::MethodNotAllowed(allow.clone()),
+            None => AppError::NotFound,
+        }
+    }
+
+    /// A route matched only through a parameter that did not parse (`PATCH
+    /// /v1/contacts/bulk` against `/v1/contacts/{id}`): 405 when the path is documented
+    /// literally, else 404.
+    fn error_for_literal(&self, path: &str) -> AppError {
+        match self.0.iter().find(|(def, _)| !def.pattern().unwrap_or("").contains('{') && def.is_match(path)) {
+            Some((_, allow)) => AppError::MethodNotAllowed(allow.clone()),
+            None => AppError::NotFound,
+        }
+    }
+}
+
+async fn unmatched(req: actix_web::HttpRequest, known: web::Data<KnownPaths>) -> HttpResponse {
+    actix_web::ResponseError::error_response(&known.error_for(req.path()))
 }
 
 /// The complete application: routes, Swagger UI, extractor error mapping and middleware.
@@ -147,13 +197,18 @@ pub fn build(
     let (app, mut doc) = routes().split_for_parts();
     openapi::finish(&mut doc);
     let cors = cors(&state.settings);
+    let known = web::Data::new(KnownPaths::of(&doc));
     app.app_data(state)
+        .app_data(known)
         .app_data(web::QueryConfig::default().error_handler(|e, _| AppError::BadRequest(e.to_string()).into()))
-        .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
+        .app_data(web::PathConfig::default().error_handler(|_, req| match req.app_data::<web::Data<KnownPaths>>() {
+            Some(known) => known.error_for_literal(req.path()).into(),
+            None => AppError::NotFound.into(),
+        }))
         .app_data(web::JsonConfig::default().error_handler(|e, _| AppError::BadRequest(e.to_string()).into()))
         .service(web::redirect("/swagger-ui", "/swagger-ui/"))
         .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", doc))
-        .default_service(web::to(not_found))
+        .default_service(web::to(unmatched))
         .wrap_fn(|req, srv| {
             let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
             let fut = srv.call(req);

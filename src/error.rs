@@ -20,6 +20,9 @@ pub enum AppError {
     Forbidden(String),
     #[error("not found")]
     NotFound,
+    /// The path exists, not with this method; carries the `Allow` header's value.
+    #[error("method not allowed")]
+    MethodNotAllowed(String),
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("precondition failed")]
@@ -55,6 +58,7 @@ impl AppError {
             AppError::Unauthorized(_) => ("unauthorized", "Unauthorized"),
             AppError::Forbidden(_) => ("forbidden", "Forbidden"),
             AppError::NotFound => ("not-found", "Not Found"),
+            AppError::MethodNotAllowed(_) => ("method-not-allowed", "Method Not Allowed"),
             AppError::Conflict(_) => ("conflict", "Conflict"),
             AppError::PreconditionFailed => ("precondition-failed", "Precondition Failed"),
             AppError::PayloadTooLarge => ("payload-too-large", "Payload Too Large"),
@@ -73,6 +77,7 @@ impl AppError {
                 m.clone()
             }
             AppError::NotFound => "The resource does not exist or is not visible to you.".into(),
+            AppError::MethodNotAllowed(allow) => format!("This path answers {allow} only."),
             AppError::PreconditionFailed => "If-Match does not match the current ETag of the resource.".into(),
             AppError::PayloadTooLarge => "The request body is larger than allowed.".into(),
             AppError::UnsupportedMediaType => "The request body must be application/json.".into(),
@@ -105,6 +110,7 @@ impl ResponseError for AppError {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -137,6 +143,9 @@ impl ResponseError for AppError {
         match self {
             AppError::Unauthorized(_) => {
                 resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            AppError::MethodNotAllowed(allow) => {
+                resp.insert_header((header::ALLOW, allow.as_str()));
             }
             AppError::TooManyRequests => {
                 resp.insert_header((header::RETRY_AFTER, "60"));

@@ -57,6 +57,12 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
                 }
                 body.extend_from_slice(&chunk);
             }
+            // Every body is a JSON object: serde would also read a struct from an array.
+            if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b == b'[') {
+                serde_json::from_slice::<serde_json::Value>(&body)
+                    .map_err(|e| AppError::BadRequest(format!("Malformed JSON: {e}")))?;
+                return Err(AppError::field("body", "must be a JSON object"));
+            }
             let value = parse_json::<T>(&body)?;
             value.validate()?;
             Ok(ValidJson(value))
@@ -154,7 +160,7 @@ pub fn created<T: Serialize>(location: String, body: &T) -> HttpResponse {
 pub struct PageParams {
     /// Page size, clamped to 1..200 (default 50).
     pub limit: Option<i64>,
-    /// Opaque cursor from the previous page's `next_cursor`.
+    /// Opaque cursor from the previous page's `next_cursor`; empty means the first page.
     pub cursor: Option<String>,
     /// Also count all matching rows (`total`).
     pub with_total: Option<bool>,
@@ -167,7 +173,7 @@ impl PageParams {
 
     /// Decodes a cursor that holds the last id of the previous page.
     pub fn after_id(&self) -> Result<Option<String>, AppError> {
-        self.cursor.as_deref().map(decode_id_cursor).transpose()
+        self.cursor.as_deref().filter(|c| !c.is_empty()).map(decode_id_cursor).transpose()
     }
 }
 
@@ -217,4 +223,47 @@ pub fn now() -> chrono::NaiveDateTime {
 
 pub fn utc(ts: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_naive_utc_and_offset(ts, chrono::Utc)
+}
+
+/// The document's shape of a tag or a settings value: 1 to 50 characters without
+/// surrounding whitespace (the validators in `contacts::model` and `account::model`).
+/// Written by hand: utoipa's derive takes no length bounds on a newtype.
+pub struct Label;
+
+impl utoipa::PartialSchema for Label {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(50))
+            .pattern(Some(r"^\S([\s\S]*\S)?$"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Label {}
+
+/// JSON Schema's `integer` includes numbers written with a zero fraction (`3.0`); serde's
+/// `i64` does not. Fields the document calls integers accept both.
+pub mod integral {
+    use serde::{de::Error, Deserialize, Deserializer};
+
+    fn to_i64<E: Error>(n: serde_json::Number) -> Result<i64, E> {
+        if let Some(i) = n.as_i64() {
+            return Ok(i);
+        }
+        match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
+            _ => Err(E::custom(format!("invalid value: {n}, expected an integer"))),
+        }
+    }
+
+    pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        to_i64(serde_json::Number::deserialize(d)?)
+    }
+
+    pub fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        Option::<serde_json::Number>::deserialize(d)?.map(to_i64).transpose()
+    }
 }

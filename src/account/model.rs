@@ -98,7 +98,7 @@ fn validate_choices(items: &[String]) -> Result<(), ValidationError> {
     }
     for item in items {
         let trimmed = item.trim();
-        if trimmed.is_empty() || trimmed.len() > 50 || trimmed != item {
+        if trimmed.is_empty() || trimmed.chars().count() > 50 || trimmed != item {
             return bad("values must be 1 to 50 characters without surrounding spaces");
         }
         if !seen.insert(item.to_lowercase()) {
@@ -113,10 +113,13 @@ fn validate_choices(items: &[String]) -> Result<(), ValidationError> {
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
     pub default_contact_access: Option<DefaultContactAccess>,
+    #[schema(value_type = Option<Vec<crate::http::Label>>, min_items = 1, max_items = 100)]
     #[validate(custom(function = "validate_choices"))]
     pub contact_statuses: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<crate::http::Label>>, min_items = 1, max_items = 100)]
     #[validate(custom(function = "validate_choices"))]
     pub lead_sources: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<crate::http::Label>>, min_items = 1, max_items = 100)]
     #[validate(custom(function = "validate_choices"))]
     pub deal_stages: Option<Vec<String>>,
 }
@@ -125,6 +128,7 @@ pub struct SettingsPatch {
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
+    #[schema(min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters long"))]
     pub name: Option<String>,
     #[validate(nested)]

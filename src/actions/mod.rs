@@ -79,6 +79,7 @@ impl From<&ActionRow> for ActionView {
 pub struct NewAction {
     pub contact_id: Uuid,
     pub assignee_id: Option<Uuid>,
+    #[schema(min_length = 1, max_length = 2000)]
     #[validate(length(min = 1, max = 2000, message = "must be 1 to 2000 characters long"))]
     pub text: String,
     pub due_date: Option<NaiveDate>,
@@ -88,6 +89,7 @@ pub struct NewAction {
 #[serde(deny_unknown_fields)]
 pub struct ActionPatch {
     pub assignee_id: Option<Uuid>,
+    #[schema(min_length = 1, max_length = 2000)]
     #[validate(length(min = 1, max = 2000, message = "must be 1 to 2000 characters long"))]
     pub text: Option<String>,
     #[serde(default, deserialize_with = "double_option")]

@@ -19,10 +19,13 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiToken {
+    #[schema(min_length = 1, max_length = 100)]
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters long"))]
     pub name: String,
     /// Lifetime in days (1..=3650); no expiry when absent.
+    #[schema(minimum = 1, maximum = 3650)]
     #[validate(range(min = 1, max = 3650, message = "must be between 1 and 3650"))]
+    #[serde(default, deserialize_with = "crate::http::integral::option")]
     pub expires_in_days: Option<i64>,
 }
 

@@ -22,14 +22,19 @@ use crate::users::model::{UserRow, UserView};
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupIn {
+    #[schema(min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters long"))]
     pub account_name: String,
+    #[schema(max_length = 254, format = Email)]
     #[validate(email(message = "must be a valid email address"), length(max = 254))]
     pub email: String,
+    #[schema(min_length = 8, max_length = 256)]
     #[validate(length(min = 8, max = 256, message = "must be 8 to 256 characters long"))]
     pub password: String,
+    #[schema(min_length = 1, max_length = 100)]
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters long"))]
     pub first_name: String,
+    #[schema(min_length = 1, max_length = 100)]
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters long"))]
     pub last_name: String,
 }
@@ -47,8 +52,10 @@ pub struct SignupOut {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginIn {
+    #[schema(min_length = 1, max_length = 254)]
     #[validate(length(min = 1, max = 254, message = "must not be empty"))]
     pub email: String,
+    #[schema(min_length = 1, max_length = 256)]
     #[validate(length(min = 1, max = 256, message = "must not be empty"))]
     pub password: String,
 }
@@ -56,6 +63,7 @@ pub struct LoginIn {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshIn {
+    #[schema(min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200, message = "must not be empty"))]
     pub refresh_token: String,
 }

@@ -31,10 +31,11 @@ pub enum ContactBulkOp {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactBulk {
+    #[schema(min_items = 1, max_items = 1000)]
     #[validate(length(min = 1, max = 1000, message = "must list 1 to 1000 ids"))]
     pub ids: Vec<uuid::Uuid>,
     pub op: ContactBulkOp,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub value: serde_json::Value,
 }
 

@@ -28,6 +28,7 @@ pub struct ContactFilter {
     pub organization_id: Option<uuid::Uuid>,
     /// `created_at`, `updated_at` or `last_name`, descending with a leading `-`
     /// (default `-updated_at`). `last_name` sorts by byte order.
+    #[param(pattern = "^-?(created_at|updated_at|last_name)$")]
     pub sort: Option<String>,
 }
 
@@ -52,7 +53,7 @@ impl Sort {
         let text = text.unwrap_or("-updated_at");
         let (desc, name) = match text.strip_prefix('-') {
             Some(rest) => (true, rest),
-            None => (false, text.strip_prefix('+').unwrap_or(text)),
+            None => (false, text),
         };
         let key = match name {
             "created_at" => SortKey::CreatedAt,
@@ -218,7 +219,7 @@ pub fn page(
     limit: i64,
 ) -> Result<(Vec<(ContactRow, Level)>, Option<String>), AppError> {
     let sort = Sort::parse(filter.sort.as_deref())?;
-    let cursor = cursor.map(|c| Cursor::decode(c, sort)).transpose()?;
+    let cursor = cursor.filter(|c| !c.is_empty()).map(|c| Cursor::decode(c, sort)).transpose()?;
     let q = order_after(filtered(scope, filter, min), sort, cursor.as_ref())?;
     let mut rows: Vec<(ContactRow, i32)> =
         q.select((contacts::all_columns, scope.level())).limit(limit + 1).load(conn)?;

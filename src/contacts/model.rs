@@ -90,8 +90,11 @@ pub struct ContactView {
     pub version: i64,
 }
 
-/// A contact the caller sees at `limited`: the basic fields only.
+/// A contact the caller sees at `limited`: the basic fields only. Closed
+/// (`additionalProperties: false`), like `ContactGone`, so that exactly one branch of
+/// `ContactOut` describes each answer.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ContactBasic {
     pub id: String,
     pub first_name: String,
@@ -105,6 +108,7 @@ pub struct ContactBasic {
 /// What a write answers when the caller no longer sees the contact afterwards (a focused
 /// user who handed it over, a user who moved it out of their offices).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ContactGone {
     pub id: String,
     /// Always `hidden` here.
@@ -190,21 +194,27 @@ pub fn validate_tags(tags: &[String]) -> Result<(), ValidationError> {
 #[derive(Debug, Default, Clone, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewContact {
+    #[schema(min_length = 1, max_length = 100)]
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters long"))]
     pub first_name: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     #[validate(length(max = 100, message = "must be at most 100 characters long"))]
     pub last_name: String,
+    #[schema(max_length = 254, format = Email)]
     #[validate(email(message = "must be a valid email address"), length(max = 254))]
     pub email: Option<String>,
+    #[schema(min_length = 1, max_length = 50)]
     #[validate(length(min = 1, max = 50, message = "must be 1 to 50 characters long"))]
     pub phone: Option<String>,
+    #[schema(max_length = 200)]
     #[validate(length(max = 200, message = "must be at most 200 characters long"))]
     pub job_title: Option<String>,
     pub organization_id: Option<uuid::Uuid>,
     pub status: Option<String>,
     pub lead_source: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Vec<crate::http::Label>, max_items = 50)]
     #[validate(custom(function = "validate_tags"))]
     pub tags: Vec<String>,
     #[serde(default, deserialize_with = "double_option")]
@@ -219,20 +229,25 @@ pub struct NewContact {
 #[derive(Debug, Default, Clone, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactPatch {
+    #[schema(min_length = 1, max_length = 100)]
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters long"))]
     pub first_name: Option<String>,
+    #[schema(max_length = 100)]
     #[validate(length(max = 100, message = "must be at most 100 characters long"))]
     pub last_name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[schema(max_length = 254, format = Email)]
     #[validate(email(message = "must be a valid email address"), length(max = 254))]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[schema(min_length = 1, max_length = 50)]
     #[validate(length(min = 1, max = 50, message = "must be 1 to 50 characters long"))]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[schema(max_length = 200)]
     #[validate(length(max = 200, message = "must be at most 200 characters long"))]
     pub job_title: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
@@ -244,7 +259,8 @@ pub struct ContactPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub lead_source: Option<Option<String>>,
-    /// Replaces the whole tag list.
+    /// Replaces the whole tag list (`null` or absent: unchanged).
+    #[schema(value_type = Option<Vec<crate::http::Label>>, max_items = 50)]
     #[validate(custom(function = "validate_tags"))]
     pub tags: Option<Vec<String>>,
     #[serde(default, deserialize_with = "double_option")]

@@ -143,10 +143,14 @@ pub fn validate_currency(code: &str) -> Result<(), ValidationError> {
 pub struct NewDeal {
     pub contact_id: uuid::Uuid,
     pub organization_id: Option<uuid::Uuid>,
+    #[schema(min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters long"))]
     pub name: String,
+    #[schema(minimum = 0)]
     #[validate(range(min = 0, message = "must not be negative"))]
+    #[serde(deserialize_with = "crate::http::integral::int")]
     pub amount: i64,
+    #[schema(pattern = "^[A-Z]{3}$")]
     #[validate(custom(function = "validate_currency"))]
     pub currency: String,
     pub stage: Option<String>,
@@ -166,10 +170,14 @@ pub struct DealPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub organization_id: Option<Option<uuid::Uuid>>,
+    #[schema(min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters long"))]
     pub name: Option<String>,
+    #[schema(minimum = 0)]
     #[validate(range(min = 0, message = "must not be negative"))]
+    #[serde(default, deserialize_with = "crate::http::integral::option")]
     pub amount: Option<i64>,
+    #[schema(pattern = "^[A-Z]{3}$")]
     #[validate(custom(function = "validate_currency"))]
     pub currency: Option<String>,
     pub stage: Option<String>,
@@ -185,22 +193,32 @@ pub struct DealPatch {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewItem {
+    #[schema(min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters long"))]
     pub name: String,
+    #[schema(minimum = 1)]
     #[validate(range(min = 1, message = "must be at least 1"))]
+    #[serde(deserialize_with = "crate::http::integral::int")]
     pub quantity: i64,
+    #[schema(minimum = 0)]
     #[validate(range(min = 0, message = "must not be negative"))]
+    #[serde(deserialize_with = "crate::http::integral::int")]
     pub unit_price: i64,
 }
 
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemPatch {
+    #[schema(min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters long"))]
     pub name: Option<String>,
+    #[schema(minimum = 1)]
     #[validate(range(min = 1, message = "must be at least 1"))]
+    #[serde(default, deserialize_with = "crate::http::integral::option")]
     pub quantity: Option<i64>,
+    #[schema(minimum = 0)]
     #[validate(range(min = 0, message = "must not be negative"))]
+    #[serde(default, deserialize_with = "crate::http::integral::option")]
     pub unit_price: Option<i64>,
 }
 

@@ -46,8 +46,10 @@ impl From<&OfficeRow> for OfficeView {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOffice {
+    #[schema(min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters long"))]
     pub name: String,
+    #[schema(max_length = 500)]
     #[validate(length(max = 500, message = "must be at most 500 characters long"))]
     pub address: Option<String>,
 }
@@ -56,10 +58,12 @@ pub struct NewOffice {
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfficePatch {
+    #[schema(min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters long"))]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[schema(max_length = 500)]
     #[validate(length(max = 500, message = "must be at most 500 characters long"))]
     pub address: Option<Option<String>>,
 }

@@ -79,12 +79,16 @@ pub struct OrganizationDetail {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrganization {
+    #[schema(min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters long"))]
     pub name: String,
+    #[schema(max_length = 500)]
     #[validate(length(max = 500, message = "must be at most 500 characters long"))]
     pub website: Option<String>,
+    #[schema(max_length = 50)]
     #[validate(length(max = 50, message = "must be at most 50 characters long"))]
     pub phone: Option<String>,
+    #[schema(max_length = 500)]
     #[validate(length(max = 500, message = "must be at most 500 characters long"))]
     pub address: Option<String>,
 }
@@ -92,18 +96,22 @@ pub struct NewOrganization {
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationPatch {
+    #[schema(min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters long"))]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[schema(max_length = 500)]
     #[validate(length(max = 500, message = "must be at most 500 characters long"))]
     pub website: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[schema(max_length = 50)]
     #[validate(length(max = 50, message = "must be at most 50 characters long"))]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[schema(max_length = 500)]
     #[validate(length(max = 500, message = "must be at most 500 characters long"))]
     pub address: Option<Option<String>>,
 }

@@ -79,7 +79,8 @@ impl UserView {
 }
 
 fn validate_password(password: &str) -> Result<(), validator::ValidationError> {
-    if password.chars().count() < 8 || password.len() > 256 {
+    let chars = password.chars().count();
+    if !(8..=256).contains(&chars) {
         let mut e = validator::ValidationError::new("password");
         e.message = Some("must be 8 to 256 characters long".into());
         return Err(e);
@@ -91,12 +92,16 @@ fn validate_password(password: &str) -> Result<(), validator::ValidationError> {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[schema(max_length = 254, format = Email)]
     #[validate(email(message = "must be a valid email address"), length(max = 254))]
     pub email: String,
+    #[schema(min_length = 8, max_length = 256)]
     #[validate(custom(function = "validate_password"))]
     pub password: String,
+    #[schema(min_length = 1, max_length = 100)]
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters long"))]
     pub first_name: String,
+    #[schema(min_length = 1, max_length = 100)]
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters long"))]
     pub last_name: String,
     pub role: Role,
@@ -108,13 +113,17 @@ pub struct NewUser {
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
+    #[schema(max_length = 254, format = Email)]
     #[validate(email(message = "must be a valid email address"), length(max = 254))]
     pub email: Option<String>,
     /// Sets a new password for the user (admin reset).
+    #[schema(min_length = 8, max_length = 256)]
     #[validate(custom(function = "validate_password"))]
     pub password: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters long"))]
     pub first_name: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters long"))]
     pub last_name: Option<String>,
     pub role: Option<Role>,
@@ -127,13 +136,17 @@ pub struct UserPatch {
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MePatch {
+    #[schema(max_length = 254, format = Email)]
     #[validate(email(message = "must be a valid email address"), length(max = 254))]
     pub email: Option<String>,
+    #[schema(min_length = 8, max_length = 256)]
     #[validate(custom(function = "validate_password"))]
     pub password: Option<String>,
     pub current_password: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters long"))]
     pub first_name: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters long"))]
     pub last_name: Option<String>,
 }
@@ -153,10 +166,11 @@ pub enum UserBulkOp {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserBulk {
+    #[schema(min_items = 1, max_items = 500)]
     #[validate(length(min = 1, max = 500, message = "must list 1 to 500 ids"))]
     pub ids: Vec<uuid::Uuid>,
     pub op: UserBulkOp,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub value: serde_json::Value,
 }
 
