@@ -38,7 +38,23 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// glibc raises its mmap threshold to the size of every large block freed, so after the
+/// first login (argon2 uses 19 MiB) such buffers come from the heap and stay there. A
+/// fixed threshold keeps large transient buffers (hashing, imports, exports) in their
+/// own mappings, returned to the system when freed (BENCHMARKS.md: peak RSS).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only sets allocator parameters; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> ExitCode {
+    tune_allocator();
     // A .env file in the working directory fills in variables the environment lacks.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
