@@ -171,6 +171,9 @@ impl From<diesel::result::Error> for AppError {
             E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, info) => {
                 AppError::Unavailable(info.message().to_owned())
             }
+            // A transaction whose connection died under it (database stopped mid-request):
+            // the connection is discarded (`has_broken`), the client may retry.
+            E::BrokenTransactionManager => AppError::Unavailable("the database connection was lost".into()),
             other => {
                 let text = other.to_string();
                 // SQLite reports a lock it could not get within the busy timeout this way.
