@@ -17,29 +17,18 @@ readers list them and poll /readyz). Then:
 Prints its figures and exits non-zero when a check fails.
 """
 import argparse
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.environ.get("CRM_API_BIN", os.path.join(ROOT, "target", "release", "crm-api"))
+from service import Service, call as request, ensure_binary, free_port
+
 DB_TIMEOUT = 2
 RECOVERY_LIMIT = 5.0
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pg_bin(name):
@@ -83,46 +72,6 @@ class Cluster:
     @property
     def url(self):
         return f"postgres://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
-
-
-class Service:
-    def __init__(self, url):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="crm-fault-service-", suffix=".log", delete=False)
-        env = dict(os.environ, DATABASE_URL=url, JWT_SECRET="fault-drill-secret-fault-drill-secret-0123",
-                   APP_ENV="production", RUST_LOG="warn", BIND_ADDR=f"127.0.0.1:{self.port}",
-                   DB_TIMEOUT_SECS=str(DB_TIMEOUT), DB_POOL_SIZE="8", LOGIN_ATTEMPTS_PER_MINUTE="1000")
-        self.proc = subprocess.Popen([BIN, "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if request(self.base, "GET", "/readyz")[0] == 200:
-                return
-            time.sleep(0.1)
-        raise RuntimeError("service did not become ready")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=20)
-        self.log.close()
-        with open(self.log.name, errors="replace") as f:
-            return f.read()
-
-
-def request(base, method, path, token=None, body=None, timeout=30):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method)
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, None
-    except (urllib.error.URLError, OSError) as e:
-        return -1, str(e)
 
 
 class Load:
@@ -188,14 +137,13 @@ def main():
     ap.add_argument("--warm", type=float, default=3.0)
     ap.add_argument("--after", type=float, default=7.0, help="seconds of load after each restart")
     args = ap.parse_args()
-    if not os.path.exists(BIN):
-        subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "crm-api"], cwd=ROOT, check=True)
+    ensure_binary()
 
     failures = []
     cluster = Cluster()
     service = None
     try:
-        service = Service(cluster.url)
+        service = Service(cluster.url, "fault", DB_TIMEOUT_SECS=str(DB_TIMEOUT), DB_POOL_SIZE="8")
         status, body = request(service.base, "POST", "/v1/auth/signup",
                                body={"account_name": "Fault drill", "email": "owner@fault.test",
                                      "password": "fault-drill-password", "first_name": "Fault", "last_name": "Owner"})

@@ -21,45 +21,19 @@ Each role runs in its own account, so one role's writes (e.g. deactivating users
 change what another role's run sees.
 """
 import argparse
-import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.environ.get("CRM_API_BIN", os.path.join(ROOT, "target", "release", "crm-api"))
+from service import ROOT, Service, call, ensure_binary
 ROLES = ("owner", "admin", "user", "focused")
 PASSWORD = "fuzz-password-0123"
 EXCLUDED_OPERATIONS = [("DELETE", "/v1/account"), ("POST", "/v1/account/transfer-ownership")]
 EXCLUDED_CHECKS = ["ensure_resource_availability", "use_after_free"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(base, method, path, token=None, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method)
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
 
 
 def must(result, *ok):
@@ -101,30 +75,6 @@ def account(base, tag):
     return tokens, deal
 
 
-class Server:
-    def __init__(self, url):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="crm-fuzz-service-", suffix=".log", delete=False)
-        env = dict(os.environ, DATABASE_URL=url, JWT_SECRET="fuzz-secret-fuzz-secret-fuzz-secret-0123",
-                   APP_ENV="production", RUST_LOG="warn", BIND_ADDR=f"127.0.0.1:{self.port}",
-                   LOGIN_ATTEMPTS_PER_MINUTE="100000")
-        self.proc = subprocess.Popen([BIN, "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(self.base + "/readyz", timeout=1)
-                return
-            except Exception:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=20)
-        with open(self.log.name, errors="replace") as f:
-            return f.read()
-
-
 def psql(admin_url, sql):
     subprocess.run(["psql", admin_url, "-qtA", "-c", sql], check=True, capture_output=True)
 
@@ -151,8 +101,7 @@ def main():
     ap.add_argument("--seed", type=int, default=int(os.environ.get("FUZZ_SEED", "1")))
     ap.add_argument("--roles", default=",".join(ROLES))
     args = ap.parse_args()
-    if not os.path.exists(BIN):
-        subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "crm-api"], cwd=ROOT, check=True)
+    ensure_binary()
 
     tmp = tempfile.mkdtemp(prefix="crm-fuzz-")
     cleanup = None
@@ -166,7 +115,7 @@ def main():
     else:
         url = f"sqlite://{tmp}/fuzz.sqlite3"
         backend = "sqlite"
-    server = Server(url)
+    server = Service(url, "fuzz")
     failed = []
     try:
         print(f"schemathesis {backend}: --max-examples {args.examples}, seed {args.seed}, all checks "
