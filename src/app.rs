@@ -128,10 +128,11 @@ pub fn openapi_doc() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The documented paths and their methods, most literal first: what no route matched
-/// is 405 with `Allow` when its path is documented under other methods, else 404.
+/// The documented paths, each with its `Allow` value and whether it is literal (no
+/// `{param}`), literal ones first: what no route took is 405 with `Allow` when its path is
+/// documented under other methods, else 404.
 #[derive(Clone)]
-struct KnownPaths(std::sync::Arc<Vec<(actix_web::dev::ResourceDef, String)>>);
+struct KnownPaths(std::sync::Arc<Vec<(actix_web::dev::ResourceDef, String, bool)>>);
 
 impl KnownPaths {
     fn of(doc: &utoipa::openapi::OpenApi) -> KnownPaths {
@@ -140,7 +141,7 @@ impl KnownPaths {
             .paths
             .iter()
             .map(|(path, item)| {
-                let methods: Vec<&str> = [
+                let allow: Vec<&str> = [
                     (item.get.is_some(), "GET"),
                     (item.post.is_some(), "POST"),
                     (item.put.is_some(), "PUT"),
@@ -150,36 +151,26 @@ impl KnownPaths {
                 .into_iter()
                 .filter_map(|(present, m)| present.then_some(m))
                 .collect();
-                (path.matches('{').count(), actix_web::dev::ResourceDef::new(path.as_str()), methods.join(", "))
+                (actix_web::dev::ResourceDef::new(path.as_str()), allow.join(", "), !path.contains('{'))
             })
             .collect();
-        paths.sort_by_key(|(params, _, _)| *params);
-        KnownPaths(std::sync::Arc::new(paths.into_iter().map(|(_, def, m)| (def, m)).collect()))
-    }
-}
-
-impl KnownPaths {
-    /// 405 when `path` is documented (under other methods), else 404.
-    fn error_for(&self, path: &str) -> AppError {
-        match self.0.iter().find(|(def, _)| def.is_match(path)) {
-            Some((_, allow)) => AppError::MethodNotAllowed(allow.clone()),
-            None => AppError::NotFound,
-        }
+        paths.sort_by_key(|(_, _, literal)| !*literal);
+        KnownPaths(std::sync::Arc::new(paths))
     }
 
-    /// A route matched only through a parameter that did not parse (`PATCH
-    /// /v1/contacts/bulk` against `/v1/contacts/{id}`): 405 when the path is documented
-    /// literally, else 404.
-    fn error_for_literal(&self, path: &str) -> AppError {
-        match self.0.iter().find(|(def, _)| !def.pattern().unwrap_or("").contains('{') && def.is_match(path)) {
-            Some((_, allow)) => AppError::MethodNotAllowed(allow.clone()),
+    /// 405 when `path` is documented under other methods, else 404. `literal_only` is for
+    /// a route that matched only through a parameter that did not parse (`PATCH
+    /// /v1/contacts/bulk` against `/v1/contacts/{id}`).
+    fn error_for(&self, path: &str, literal_only: bool) -> AppError {
+        match self.0.iter().find(|(def, _, literal)| (*literal || !literal_only) && def.is_match(path)) {
+            Some((_, allow, _)) => AppError::MethodNotAllowed(allow.clone()),
             None => AppError::NotFound,
         }
     }
 }
 
 async fn unmatched(req: actix_web::HttpRequest, known: web::Data<KnownPaths>) -> HttpResponse {
-    actix_web::ResponseError::error_response(&known.error_for(req.path()))
+    actix_web::ResponseError::error_response(&known.error_for(req.path(), false))
 }
 
 /// The complete application: routes, Swagger UI, extractor error mapping and middleware.
@@ -202,7 +193,7 @@ pub fn build(
         .app_data(known)
         .app_data(web::QueryConfig::default().error_handler(|e, _| AppError::BadRequest(e.to_string()).into()))
         .app_data(web::PathConfig::default().error_handler(|_, req| match req.app_data::<web::Data<KnownPaths>>() {
-            Some(known) => known.error_for_literal(req.path()).into(),
+            Some(known) => known.error_for(req.path(), true).into(),
             None => AppError::NotFound.into(),
         }))
         .app_data(web::JsonConfig::default().error_handler(|e, _| AppError::BadRequest(e.to_string()).into()))

@@ -57,13 +57,11 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
                 }
                 body.extend_from_slice(&chunk);
             }
+            let value = parse_json::<T>(&body)?;
             // Every body is a JSON object: serde would also read a struct from an array.
-            if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b == b'[') {
-                serde_json::from_slice::<serde_json::Value>(&body)
-                    .map_err(|e| AppError::BadRequest(format!("Malformed JSON: {e}")))?;
+            if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
                 return Err(AppError::field("body", "must be a JSON object"));
             }
-            let value = parse_json::<T>(&body)?;
             value.validate()?;
             Ok(ValidJson(value))
         })

@@ -37,13 +37,11 @@ pub struct ContactScope {
 /// A `user`'s office grants, grouped the way the SQL uses them.
 #[derive(Debug, Clone, Default)]
 struct Grants {
-    /// Offices where the subject has any grant (level > hidden): visible under the
-    /// account default `hidden` (2.3.4).
-    granted: Vec<String>,
     /// Offices with `manage`: an owned contact there is at manage, else edit (2.3.2).
     manage: Vec<String>,
     /// `(level, offices)` for each level above the account default, highest first: a
-    /// contact of someone else in those offices is at that level (2.3.4).
+    /// contact of someone else in those offices is at that level (2.3.4). Under the
+    /// default `hidden` these are all offices with a grant, the ones it makes visible.
     above_default: Vec<(i32, Vec<String>)>,
 }
 
@@ -58,7 +56,6 @@ impl Grants {
                 out.above_default.push((level, offices));
             }
         }
-        out.granted = grants.iter().filter(|(_, l)| *l > 0).map(|(o, _)| o.clone()).collect();
         out.manage = grants.iter().filter(|(_, l)| *l >= Level::Manage.rank()).map(|(o, _)| o.clone()).collect();
         out
     }
@@ -145,9 +142,9 @@ impl ContactScope {
                     out.push_sql(" AND (contacts.owner_id = ");
                     out.push_bind_param::<Text, _>(&self.user_id)?;
                     out.push_sql(" OR (contacts.owner_id IS NULL AND contacts.office_id IS NULL)");
-                    if !self.grants.granted.is_empty() {
+                    if !self.grants.above_default.is_empty() {
                         out.push_sql(" OR ");
-                        office_in(out, &self.grants.granted)?;
+                        office_in(out, self.grants.above_default.iter().flat_map(|(_, offices)| offices))?;
                     }
                     out.push_sql(")");
                 }
@@ -209,13 +206,13 @@ impl ContactScope {
 }
 
 /// `contacts.office_id IN ($1, $2, …)`; `offices` is never empty.
-fn office_in<'b, DB>(out: &mut AstPass<'_, 'b, DB>, offices: &'b [String]) -> QueryResult<()>
+fn office_in<'b, DB>(out: &mut AstPass<'_, 'b, DB>, offices: impl IntoIterator<Item = &'b String>) -> QueryResult<()>
 where
     DB: Backend + HasSqlType<Text>,
     String: ToSql<Text, DB>,
 {
     out.push_sql("contacts.office_id IN (");
-    for (i, office) in offices.iter().enumerate() {
+    for (i, office) in offices.into_iter().enumerate() {
         if i > 0 {
             out.push_sql(", ");
         }
