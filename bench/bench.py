@@ -149,8 +149,9 @@ def oha(path, token, rate, duration=10, method="GET", body=None):
 
 
 def capture_sql(logins, path):
-    """The statement PostgreSQL executed for one request of (a), parameters inlined. A
-    short-lived server runs with statement logging on, so the measured one never logs."""
+    """The statements PostgreSQL executed for one request of (a), parameters inlined: the
+    caller's row (with grants) and the list. A short-lived server runs with statement
+    logging on, so the measured one never logs. Returns (caller SQL, list SQL)."""
     psql(f"ALTER DATABASE {PG_DB} SET log_min_duration_statement = 0")
     start = os.path.getsize(PG_LOG)
     server = Server(PG_URL)
@@ -164,15 +165,23 @@ def capture_sql(logins, path):
     with open(PG_LOG, errors="replace") as f:
         f.seek(start)
         log = f.read()
-    found = None
-    for m in re.finditer(r"execute [^:]*: (SELECT .*?FROM \"contacts\" WHERE .*?LIMIT \$\d+)\n.*?DETAIL:\s+parameters: (.*?)\n", log, re.S):
-        found = m
-    if not found:
-        print("could not capture the list SQL from " + PG_LOG, file=sys.stderr)
+
+    def last(pattern):
+        found = None
+        for m in re.finditer(r"execute [^:]*: (" + pattern + r")\n.*?DETAIL:\s+parameters: (.*?)\n", log, re.S):
+            found = m
+        if not found:
+            return None
+        sql, params = found.group(1), found.group(2)
+        values = dict(re.findall(r"(\$\d+) = ('(?:[^']|'')*'|NULL)", params))
+        return re.sub(r"\$\d+", lambda v: values.get(v.group(0), v.group(0)), sql)
+
+    caller = last(r'SELECT "users"\."id", "users"\."account_id", "users"\."role"[^\n]*')
+    listed = last(r'SELECT .*?FROM "contacts" WHERE .*?LIMIT (?:\$\d+|\d+)')
+    if not caller or not listed:
+        print("could not capture the SQL of (a) from " + PG_LOG, file=sys.stderr)
         return None
-    sql, params = found.group(1), found.group(2)
-    values = dict(re.findall(r"(\$\d+) = ('(?:[^']|'')*'|NULL)", params))
-    return re.sub(r"\$\d+", lambda v: values.get(v.group(0), v.group(0)), sql)
+    return caller, listed
 
 
 def without_predicate(sql):
@@ -182,14 +191,43 @@ def without_predicate(sql):
     return sql
 
 
-def pgbench(sql, duration):
+def pgbench(statements, duration):
+    """tps of pgbench -M prepared running `statements` (one transaction = all of them)."""
     path = "/tmp/crm-bench.sql"
     with open(path, "w") as f:
-        f.write(sql.replace("\n", " ") + ";\n")
+        for sql in statements:
+            f.write(sql.replace("\n", " ") + ";\n")
     psql(f"ALTER DATABASE {PG_DB} SET jit = off")
     out = sh(["pgbench", "-h", "127.0.0.1", "-U", "postgres", "-n", "-M", "prepared", "-f", path, "-c", str(CONNECTIONS),
               "-j", "2", "-T", str(duration), PG_DB], env=dict(os.environ, PGSSLMODE="disable")).stdout
     return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+def cpu_seconds(pids):
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def postgres_pids():
+    return subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()
+
+
+def cpu_per_request(server, path, token, duration):
+    """Closed-loop req/s with the CPU microseconds each request cost the service and
+    PostgreSQL (all its processes), from /proc: where a request's time goes."""
+    s0, p0 = cpu_seconds([server.proc.pid]), cpu_seconds(postgres_pids())
+    rate = wrk(path, token, duration)
+    s1, p1 = cpu_seconds([server.proc.pid]), cpu_seconds(postgres_pids())
+    n = max(rate * duration, 1)
+    return rate, (s1 - s0) / n * 1e6, (p1 - p0) / n * 1e6
 
 
 def run_size(backend, url, contacts, duration, results):
@@ -236,10 +274,16 @@ def run_size(backend, url, contacts, duration, results):
         p50, p99 = oha("/v1/contacts", user, peak * 0.7, duration, "POST", new)
         rows.append(("POST /v1/contacts", peak, p50, p99))
         floors = {}
+        if backend == "postgres":
+            floors["cpu (a)"] = cpu_per_request(server, "/v1/contacts?limit=50", user, duration)
+            floors["cpu get one"] = cpu_per_request(server, f"/v1/contacts/{one}", user, duration)
         if captured:
-            floors["pgbench (a) same SQL"] = pgbench(captured, duration)
-            floors["pgbench (a) without predicate"] = pgbench(without_predicate(captured), duration)
-            floors["sql"] = captured
+            caller, listed = captured
+            floors["pgbench (a) same SQL"] = pgbench([listed], duration)
+            floors["pgbench (a) without predicate"] = pgbench([without_predicate(listed)], duration)
+            floors["pgbench (a) request SQL"] = pgbench([caller, listed], duration)
+            floors["sql"] = listed
+            floors["caller sql"] = caller
         results.append({"backend": backend, "contacts": contacts, "seed_s": seed_s, "rows": rows,
                         "floors": floors, "rss_mb": server.rss_mb(),
                         "rss_load_mb": under_load})
@@ -261,9 +305,17 @@ def print_results(results):
             print(f"\nCaptured SQL of (a):\n\n```sql\n{r['floors']['sql']}\n```\n\nWithout the predicate:\n\n```sql\n{without_predicate(r['floors']['sql'])}\n```")
             same = r["floors"].get("pgbench (a) same SQL")
             bare = r["floors"].get("pgbench (a) without predicate")
-            print(f"\npgbench -M prepared, {CONNECTIONS} clients: same SQL {same:,.0f} tps; without the access predicate {bare:,.0f} tps")
+            both = r["floors"].get("pgbench (a) request SQL")
+            print(f"\nThe caller's row, read first on every request:\n\n```sql\n{r['floors']['caller sql']}\n```")
+            print(f"\npgbench -M prepared, {CONNECTIONS} clients: same SQL {same:,.0f} tps; without the access predicate {bare:,.0f} tps; "
+                  f"the request's two statements (caller, list) {both:,.0f} tps")
             print(f"- service / pgbench same SQL: {a / same:.2f}")
+            print(f"- service / pgbench on the request's two statements: {a / both:.2f}")
             print(f"- cost of the predicate (pgbench without / with): {bare / same:.2f}")
+        for key, label in (("cpu (a)", "list (a)"), ("cpu get one", "GET one")):
+            if key in r["floors"]:
+                rate, svc, pg = r["floors"][key]
+                print(f"- CPU per request, {label} at {rate:,.0f} req/s: service {svc:.0f} µs, PostgreSQL {pg:.0f} µs")
 
 
 def main():

@@ -50,7 +50,9 @@ pub struct AccountView {
     pub id: String,
     pub name: String,
     pub settings: AccountSettings,
+    #[serde(serialize_with = "crate::http::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::rfc3339")]
     pub updated_at: DateTime<Utc>,
     pub version: i64,
 }

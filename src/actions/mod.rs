@@ -51,7 +51,9 @@ pub struct ActionView {
     pub due_date: Option<NaiveDate>,
     pub status: ActionStatus,
     pub completed_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::http::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::rfc3339")]
     pub updated_at: DateTime<Utc>,
     pub version: i64,
 }
@@ -200,7 +202,7 @@ pub async fn list_actions(
         if let Some(after) = after {
             q = q.filter(actions::id.gt(after));
         }
-        let rows: Vec<ActionRow> = q.order(actions::id.asc()).limit(limit + 1).load(conn)?;
+        let rows: Vec<ActionRow> = crate::db::Limit(q.order(actions::id.asc()), limit + 1).load(conn)?;
         Ok(page_by_id(rows.iter().map(ActionView::from).collect(), limit, total, |a: &ActionView| &a.id))
     })
     .await?;

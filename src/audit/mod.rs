@@ -48,6 +48,7 @@ pub struct AuditEntry {
     /// Field name -> `{old, new}`.
     #[schema(value_type = Object)]
     pub changes: Value,
+    #[serde(serialize_with = "crate::http::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -36,6 +36,7 @@ pub struct ApiTokenView {
     /// First characters of the token, to recognise it.
     pub prefix: String,
     pub expires_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::http::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -222,7 +222,7 @@ pub fn page(
     let cursor = cursor.filter(|c| !c.is_empty()).map(|c| Cursor::decode(c, sort)).transpose()?;
     let q = order_after(filtered(scope, filter, min), sort, cursor.as_ref())?;
     let mut rows: Vec<(ContactRow, i32)> =
-        q.select((contacts::all_columns, scope.level())).limit(limit + 1).load(conn)?;
+        crate::db::Limit(q.select((contacts::all_columns, scope.level())), limit + 1).load(conn)?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|(r, _)| Cursor::after(sort, r).encode())
@@ -241,7 +241,7 @@ pub fn bounded_total(
     scope: &ContactScope,
     filter: &ContactFilter,
 ) -> Result<(i64, bool), AppError> {
-    let capped = filtered(scope, filter, Level::Limited).select(contacts::id).limit(TOTAL_CAP + 1);
+    let capped = crate::db::Limit(filtered(scope, filter, Level::Limited).select(contacts::id), TOTAL_CAP + 1);
     let n: i64 = crate::db::CountOf(capped).get_result(conn)?;
     Ok(if n > TOTAL_CAP { (TOTAL_CAP, true) } else { (n, false) })
 }

@@ -85,7 +85,9 @@ pub struct ContactView {
     pub private: bool,
     /// The caller's access level on this contact.
     pub access: Level,
+    #[serde(serialize_with = "crate::http::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::rfc3339")]
     pub updated_at: DateTime<Utc>,
     pub version: i64,
 }
@@ -127,17 +129,25 @@ pub enum ContactOut {
 
 impl ContactOut {
     pub fn project(row: &ContactRow, level: Level) -> ContactOut {
+        Self::from_row(row.clone(), level)
+    }
+
+    /// `project` for a row the caller is done with (lists: no per-field copies).
+    pub fn from_row(row: ContactRow, level: Level) -> ContactOut {
         match level {
-            Level::Hidden => ContactOut::Gone(ContactGone { id: row.id.clone(), access: level }),
+            Level::Hidden => ContactOut::Gone(ContactGone { id: row.id, access: level }),
             Level::Limited => ContactOut::Basic(ContactBasic {
-                id: row.id.clone(),
-                first_name: row.first_name.clone(),
-                last_name: row.last_name.clone(),
-                email: row.email.clone(),
-                phone: row.phone.clone(),
+                id: row.id,
+                first_name: row.first_name,
+                last_name: row.last_name,
+                email: row.email,
+                phone: row.phone,
                 access: level,
             }),
-            _ => ContactOut::Full(ContactView::new(row, row.tag_list(), level)),
+            _ => {
+                let tags = row.tag_list();
+                ContactOut::Full(ContactView::new(row, tags, level))
+            }
         }
     }
 
@@ -151,20 +161,20 @@ impl ContactOut {
 }
 
 impl ContactView {
-    pub fn new(row: &ContactRow, tags: Vec<String>, access: Level) -> Self {
+    pub fn new(row: ContactRow, tags: Vec<String>, access: Level) -> Self {
         ContactView {
-            id: row.id.clone(),
-            first_name: row.first_name.clone(),
-            last_name: row.last_name.clone(),
-            email: row.email.clone(),
-            phone: row.phone.clone(),
-            job_title: row.job_title.clone(),
-            organization_id: row.organization_id.clone(),
-            status: row.status.clone(),
-            lead_source: row.lead_source.clone(),
+            id: row.id,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            email: row.email,
+            phone: row.phone,
+            job_title: row.job_title,
+            organization_id: row.organization_id,
+            status: row.status,
+            lead_source: row.lead_source,
             tags,
-            owner_id: row.owner_id.clone(),
-            office_id: row.office_id.clone(),
+            owner_id: row.owner_id,
+            office_id: row.office_id,
             private: row.private,
             access,
             created_at: utc(row.created_at),

@@ -31,7 +31,7 @@ pub fn find(conn: &mut DbConnection, scope: &ContactScope, id: &str) -> Result<(
 
 /// Projects rows at their levels (the tags travel in the row).
 pub fn project_all(rows: Vec<(ContactRow, Level)>) -> Vec<ContactOut> {
-    rows.iter().map(|(row, level)| ContactOut::project(row, *level)).collect()
+    rows.into_iter().map(|(row, level)| ContactOut::from_row(row, level)).collect()
 }
 
 fn normalise_tags(tags: &[String]) -> Vec<String> {
@@ -185,7 +185,7 @@ fn may_set_private(actor: &Actor, owner_id: Option<&str>) -> bool {
 }
 
 fn audit_view(row: &ContactRow, tags: &[String]) -> ContactView {
-    ContactView::new(row, tags.to_vec(), Level::Manage)
+    ContactView::new(row.clone(), tags.to_vec(), Level::Manage)
 }
 
 /// Creates a contact for `actor` in the current transaction and returns it as the actor

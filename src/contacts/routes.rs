@@ -223,7 +223,7 @@ pub async fn contact_history(
         if let Some(after) = after {
             q = q.filter(audit_log::id.lt(after));
         }
-        let rows: Vec<AuditRow> = q.order(audit_log::id.desc()).limit(limit + 1).load(conn)?;
+        let rows: Vec<AuditRow> = crate::db::Limit(q.order(audit_log::id.desc()), limit + 1).load(conn)?;
         Ok(page_by_id(rows.into_iter().map(AuditEntry::from).collect(), limit, total, |e: &AuditEntry| &e.id))
     })
     .await?;

@@ -99,7 +99,9 @@ pub struct DealView {
     pub items: Vec<DealItem>,
     /// The caller's access level on the deal's contact.
     pub access: Level,
+    #[serde(serialize_with = "crate::http::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::rfc3339")]
     pub updated_at: DateTime<Utc>,
     pub version: i64,
 }

@@ -72,7 +72,7 @@ pub async fn list_deals(
         if let Some(after) = after {
             q = q.filter(deals::id.gt(after));
         }
-        let rows: Vec<(DealRow, i32)> = q.order(deals::id.asc()).limit(limit + 1).load(conn)?;
+        let rows: Vec<(DealRow, i32)> = crate::db::Limit(q.order(deals::id.asc()), limit + 1).load(conn)?;
         let rows = rows.into_iter().map(|(r, l)| (r, Level::from_rank(l))).collect();
         Ok(page_by_id(queries::views(conn, rows)?, limit, total, |d: &DealView| &d.id))
     })

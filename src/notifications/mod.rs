@@ -36,6 +36,7 @@ pub struct Notification {
     pub entity_type: String,
     pub entity_id: String,
     pub read_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::http::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -105,7 +106,7 @@ pub async fn list_notifications(
         if let Some(after) = after {
             q = q.filter(n::id.lt(after));
         }
-        let rows: Vec<NotificationRow> = q.order(n::id.desc()).limit(limit + 1).load(conn)?;
+        let rows: Vec<NotificationRow> = crate::db::Limit(q.order(n::id.desc()), limit + 1).load(conn)?;
         Ok(page_by_id(rows.into_iter().map(Notification::from).collect(), limit, total, |x: &Notification| &x.id))
     })
     .await?;

@@ -25,7 +25,9 @@ pub struct OfficeView {
     pub id: String,
     pub name: String,
     pub address: Option<String>,
+    #[serde(serialize_with = "crate::http::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::rfc3339")]
     pub updated_at: DateTime<Utc>,
     pub version: i64,
 }

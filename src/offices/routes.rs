@@ -48,7 +48,7 @@ pub async fn list_offices(
         if let Some(after) = after {
             q = q.filter(offices::id.gt(after));
         }
-        let rows: Vec<OfficeRow> = q.order(offices::id.asc()).limit(limit + 1).load(conn)?;
+        let rows: Vec<OfficeRow> = crate::db::Limit(q.order(offices::id.asc()), limit + 1).load(conn)?;
         Ok(page_by_id(rows.iter().map(OfficeView::from).collect(), limit, total, |v: &OfficeView| &v.id))
     })
     .await?;

@@ -43,7 +43,9 @@ pub struct OrganizationView {
     pub website: Option<String>,
     pub phone: Option<String>,
     pub address: Option<String>,
+    #[serde(serialize_with = "crate::http::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::rfc3339")]
     pub updated_at: DateTime<Utc>,
     pub version: i64,
 }
@@ -170,7 +172,7 @@ pub async fn list_organizations(
         if let Some(after) = after {
             q = q.filter(orgs::id.gt(after));
         }
-        let rows: Vec<OrgRow> = q.order(orgs::id.asc()).limit(limit + 1).load(conn)?;
+        let rows: Vec<OrgRow> = crate::db::Limit(q.order(orgs::id.asc()), limit + 1).load(conn)?;
         Ok(page_by_id(rows.iter().map(OrganizationView::from).collect(), limit, total, |o: &OrganizationView| &o.id))
     })
     .await?;

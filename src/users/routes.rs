@@ -156,7 +156,7 @@ pub async fn list_users(
         if let Some(after) = after {
             q = q.filter(users::id.gt(after));
         }
-        let rows: Vec<UserRow> = q.order(users::id.asc()).limit(limit + 1).load(conn)?;
+        let rows: Vec<UserRow> = crate::db::Limit(q.order(users::id.asc()), limit + 1).load(conn)?;
         let views = rows.iter().map(|r| view_for(&actor, r)).collect();
         Ok(page_by_id(views, limit, total, |v: &UserView| &v.id))
     })

@@ -569,3 +569,31 @@ async fn audit_hides_contacts_the_user_lost(app: TestApp) {
     let all = app.get("/v1/audit?entity_type=contact").bearer(&owner.token).send().await.json();
     assert_eq!(all["data"].as_array().unwrap().len(), 2);
 }
+
+/// The hand-written timestamp serializer on the hot paths writes what chrono writes, for
+/// every fraction width, both ends of the four-digit years and beyond them.
+#[test]
+fn timestamps_serialize_exactly_like_chrono() {
+    #[derive(serde::Serialize)]
+    struct Fast(#[serde(serialize_with = "crm_api::http::rfc3339")] chrono::DateTime<chrono::Utc>);
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let fractions = [0, 1, 999_999_999, 123_000_000, 123_456_000, 123_456_789, 1_000, 1_000_000, 500];
+    let mut seconds: Vec<i64> = vec![0, -62_167_219_200, 253_402_300_799, 253_402_300_800, -62_167_219_201];
+    seconds.extend((0..2_000).map(|_| (next() % 4_000_000_000) as i64));
+    for (i, secs) in seconds.into_iter().enumerate() {
+        for nanos in fractions.iter().copied().chain([(next() % 1_000_000_000) as u32, (i as u32 % 1_000) * 1_000]) {
+            let ts = chrono::DateTime::from_timestamp(secs, nanos).unwrap();
+            assert_eq!(
+                serde_json::to_string(&Fast(ts)).unwrap(),
+                serde_json::to_string(&ts).unwrap(),
+                "{secs} {nanos}"
+            );
+        }
+    }
+}
