@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::model::*;
 use crate::access::{Actor, Role};
 use crate::audit::{self, AuditCtx};
+use crate::auth::Caller;
 use crate::db::schema::{accounts, users};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
@@ -29,8 +30,12 @@ fn find(conn: &mut DbConnection, actor: &Actor) -> Result<AccountRow, AppError> 
     security(("bearer" = []))
 )]
 #[get("/account")]
-pub async fn get_account(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, AppError> {
-    let row = db::run(&state.pool, move |conn| find(conn, &actor)).await?;
+pub async fn get_account(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, AppError> {
+    let row = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
+        find(conn, &actor)
+    })
+    .await?;
     Ok(ok_with_etag(row.version, &row.view()))
 }
 

@@ -11,6 +11,7 @@ use validator::Validate;
 
 use crate::access::{Actor, ContactScope, Level, Role};
 use crate::audit::{self, AuditCtx};
+use crate::auth::Caller;
 use crate::db::schema::{actions, contacts, users};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
@@ -170,13 +171,14 @@ fn check_assignee(conn: &mut DbConnection, account_id: &str, assignee: &str, con
 #[get("/actions")]
 pub async fn list_actions(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     filter: web::Query<ActionFilter>,
     page: web::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
     let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
     let f = filter.into_inner();
     let out = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
         let scope = ContactScope::of(&actor);
         let filtered = || {
             let mut q = actions::table
@@ -276,11 +278,15 @@ pub async fn create_action(
 #[get("/actions/{id}")]
 pub async fn get_action(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner().to_string();
-    let (row, _) = db::run(&state.pool, move |conn| find(conn, &ContactScope::of(&actor), &id)).await?;
+    let (row, _) = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
+        find(conn, &ContactScope::of(&actor), &id)
+    })
+    .await?;
     Ok(ok_with_etag(row.version, &ActionView::from(&row)))
 }
 

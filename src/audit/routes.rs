@@ -7,6 +7,7 @@ use utoipa::IntoParams;
 
 use super::{AuditEntry, AuditRow};
 use crate::access::{Actor, ContactScope, Level, Privilege, Role};
+use crate::auth::Caller;
 use crate::db::schema::{actions, audit_log, deals};
 use crate::db::{self};
 use crate::error::AppError;
@@ -38,7 +39,7 @@ pub struct AuditFilter {
 #[get("/audit")]
 pub async fn list_audit(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     page: web::Query<PageParams>,
     filter: web::Query<AuditFilter>,
 ) -> Result<HttpResponse, AppError> {
@@ -47,6 +48,7 @@ pub async fn list_audit(
     let with_total = page.with_total.unwrap_or(false);
     let filter = filter.into_inner();
     let result = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
         let scoped = || {
             let mut q = audit_log::table.filter(audit_log::account_id.eq(actor.account_id.clone())).into_boxed();
             if !actor.is_manager() {

@@ -49,28 +49,61 @@ enum Credential {
     ApiToken { digest: String },
 }
 
+/// A bearer credential that passed the checks needing no database (a JWT's signature and
+/// claims, a personal token's prefix), not yet looked up. A handler whose every use of
+/// its caller is database work takes a `Caller` and loads it (`Caller::load`) on the
+/// connection that does the work: one pool checkout and one blocking hop per request
+/// instead of two (BENCHMARKS.md). A deactivated or deleted caller is still refused
+/// (401) before anything else runs on that connection.
+pub struct Caller(Credential);
+
+impl Caller {
+    /// The `Actor`, read on `conn` (401 when the user or token is gone or deactivated).
+    pub fn load(self, conn: &mut DbConnection) -> Result<Actor, AppError> {
+        load_actor(conn, self.0)
+    }
+
+    fn from_parts(req: &HttpRequest) -> Result<(Caller, web::Data<AppState>), AppError> {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or_else(|| AppError::Internal("app state missing".into()))?;
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(unauthorized)?;
+        let credential = if token.starts_with(API_TOKEN_PREFIX) {
+            Credential::ApiToken { digest: token_digest(token) }
+        } else {
+            let claims = state.jwt.verify(token)?;
+            Credential::Jwt { user_id: claims.sub, account_id: claims.acc }
+        };
+        Ok((Caller(credential), state))
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Caller, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Caller::from_parts(req).map(|(caller, _)| caller))
+    }
+}
+
 impl FromRequest for Actor {
     type Error = AppError;
     type Future = Pin<Box<dyn Future<Output = Result<Actor, AppError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let bearer = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(|t| t.trim().to_owned());
+        let parts = Caller::from_parts(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| AppError::Internal("app state missing".into()))?;
-            let token = bearer.filter(|t| !t.is_empty()).ok_or_else(unauthorized)?;
-            let credential = if token.starts_with(API_TOKEN_PREFIX) {
-                Credential::ApiToken { digest: token_digest(&token) }
-            } else {
-                let claims = state.jwt.verify(&token)?;
-                Credential::Jwt { user_id: claims.sub, account_id: claims.acc }
-            };
-            db::run(&state.pool, move |conn| load_actor(conn, credential)).await
+            let (caller, state) = parts?;
+            db::run(&state.pool, move |conn| caller.load(conn)).await
         })
     }
 }

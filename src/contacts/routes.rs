@@ -12,6 +12,7 @@ use super::queries;
 use crate::access::model::{Reason, UserFacts};
 use crate::access::{Actor, ContactScope, Level, OfficePermission, Privilege};
 use crate::audit::{AuditEntry, AuditRow};
+use crate::auth::Caller;
 use crate::db::schema::{audit_log, contacts, office_memberships as om, organizations};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
@@ -42,13 +43,14 @@ fn respond(status: actix_web::http::StatusCode, contact: &ContactOut) -> HttpRes
 #[get("/contacts")]
 pub async fn list_contacts(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     filter: web::Query<ContactFilter>,
     page: web::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
     let (filter, page) = (filter.into_inner(), page.into_inner());
     let limit = page.limit();
     let out = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
         list::list(
             conn,
             &ContactScope::of(&actor),
@@ -110,11 +112,12 @@ pub async fn create_contact(
 #[get("/contacts/{id}")]
 pub async fn get_contact(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner().to_string();
     let (out, version) = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
         let (row, level) = queries::find(conn, &ContactScope::of(&actor), &id)?;
         let out = ContactOut::project(&row, level);
         Ok((out, row.version))
@@ -200,13 +203,14 @@ pub async fn delete_contact(
 #[get("/contacts/{id}/history")]
 pub async fn contact_history(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     id: web::Path<Uuid>,
     page: web::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner().to_string();
     let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
     let out = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
         let (row, level) = queries::find(conn, &ContactScope::of(&actor), &id)?;
         if level < Level::Manage {
             return Err(AppError::forbidden("The history needs manage access to the contact."));
@@ -310,13 +314,17 @@ fn explain(
 #[get("/contacts/{id}/access")]
 pub async fn contact_access(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     id: web::Path<Uuid>,
     query: web::Query<AccessQuery>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner().to_string();
     let user_id = query.user_id.map(|u| u.to_string());
-    let out = db::run(&state.pool, move |conn| explain(conn, &actor, &id, user_id)).await?;
+    let out = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
+        explain(conn, &actor, &id, user_id)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -335,11 +343,12 @@ pub async fn contact_access(
 #[get("/contacts/{id}/vcard")]
 pub async fn contact_vcard(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner().to_string();
     let card = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
         let (row, level) = queries::find(conn, &ContactScope::of(&actor), &id)?;
         if !actor.has(Privilege::DownloadVcard) {
             return Err(AppError::forbidden("Downloading vCards needs the download_vcard privilege."));

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::model::*;
 use super::queries;
 use crate::access::{Actor, ContactScope, Level, Privilege};
+use crate::auth::Caller;
 use crate::contacts::queries::account_settings;
 use crate::db::schema::{deal_items, deals};
 use crate::db::{self};
@@ -40,13 +41,14 @@ pub struct DealFilter {
 #[get("/deals")]
 pub async fn list_deals(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     filter: web::Query<DealFilter>,
     page: web::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
     let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
     let f = filter.into_inner();
     let out = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
         let scope = ContactScope::of(&actor);
         let filtered = || {
             let mut q = queries::scoped(&scope, Level::View);
@@ -122,9 +124,14 @@ pub async fn create_deal(
     security(("bearer" = []))
 )]
 #[get("/deals/{id}")]
-pub async fn get_deal(state: web::Data<AppState>, actor: Actor, id: web::Path<Uuid>) -> Result<HttpResponse, AppError> {
+pub async fn get_deal(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
     let id = id.into_inner().to_string();
     let view = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
         let (row, level) = queries::find(conn, &ContactScope::of(&actor), &id)?;
         queries::view(conn, &row, level)
     })

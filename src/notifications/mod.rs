@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::access::{Actor, ContactScope, Level};
+use crate::auth::Caller;
 use crate::db::schema::notifications as n;
 use crate::db::{self, DbConnection, MultiBackend};
 use crate::error::AppError;
@@ -86,13 +87,14 @@ fn mine(actor: &Actor) -> n::BoxedQuery<'static, MultiBackend> {
 #[get("/notifications")]
 pub async fn list_notifications(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     page: web::Query<PageParams>,
     filter: web::Query<NotificationFilter>,
 ) -> Result<HttpResponse, AppError> {
     let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
     let unread = filter.unread.unwrap_or(false);
     let out = db::run(&state.pool, move |conn: &mut DbConnection| {
+        let actor = caller.load(conn)?;
         let scoped = || {
             let q = mine(&actor);
             if unread {

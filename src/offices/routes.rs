@@ -8,6 +8,7 @@ use super::memberships;
 use super::model::*;
 use crate::access::Actor;
 use crate::audit::{self, AuditCtx};
+use crate::auth::Caller;
 use crate::db::schema::offices;
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
@@ -37,11 +38,12 @@ fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<OfficeRow, A
 #[get("/offices")]
 pub async fn list_offices(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     page: web::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
     let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
     let page = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
         let scoped = || offices::table.filter(offices::account_id.eq(actor.account_id.clone())).into_boxed();
         let total = if with_total { Some(scoped().count().get_result::<i64>(conn)?) } else { None };
         let mut q = scoped();
@@ -111,11 +113,15 @@ pub async fn create_office(
 #[get("/offices/{id}")]
 pub async fn get_office(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner().to_string();
-    let row = db::run(&state.pool, move |conn| find(conn, &actor, &id)).await?;
+    let row = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
+        find(conn, &actor, &id)
+    })
+    .await?;
     Ok(ok_with_etag(row.version, &OfficeView::from(&row)))
 }
 
@@ -236,11 +242,12 @@ pub async fn delete_office(
 #[get("/users/{id}/offices")]
 pub async fn list_user_offices(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner().to_string();
     let list = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
         let user = crate::users::queries::find(conn, &actor, &id)?;
         if !actor.is_manager() && user.id != actor.user_id {
             return Err(AppError::forbidden("Only owner, admin or the user may see these memberships."));

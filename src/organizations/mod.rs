@@ -11,6 +11,7 @@ use validator::Validate;
 
 use crate::access::{Actor, ContactScope, Level, Role};
 use crate::audit::{self, AuditCtx};
+use crate::auth::Caller;
 use crate::contacts::list::like_pattern;
 use crate::contacts::model::ContactOut;
 use crate::db::schema::{contacts, deals, organizations as orgs};
@@ -153,13 +154,14 @@ fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<OrgRow, AppE
 #[get("/organizations")]
 pub async fn list_organizations(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     filter: web::Query<OrganizationFilter>,
     page: web::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
     let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
     let q_text = filter.into_inner().q.filter(|q| !q.trim().is_empty());
     let out = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
         let filtered = || {
             let mut q = visible(&actor);
             if let Some(text) = &q_text {
@@ -237,11 +239,12 @@ pub async fn create_organization(
 #[get("/organizations/{id}")]
 pub async fn get_organization(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner().to_string();
     let detail = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
         let org = find(conn, &actor, &id)?;
         let scope = ContactScope::of(&actor);
         let rows: Vec<(crate::contacts::model::ContactRow, i32)> = scope

@@ -11,6 +11,7 @@ use super::queries::{check_privileges, find, guard_manage, save};
 use crate::access::{Actor, OfficePermission, Privilege, Privileges, Role};
 use crate::audit::{self, AuditCtx};
 use crate::auth::password;
+use crate::auth::Caller;
 use crate::db::schema::{offices, users};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
@@ -38,8 +39,12 @@ fn view_for(actor: &Actor, row: &UserRow) -> UserView {
     security(("bearer" = []))
 )]
 #[get("/me")]
-pub async fn get_me(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, AppError> {
-    let row = db::run(&state.pool, move |conn| find(conn, &actor, &actor.user_id.clone())).await?;
+pub async fn get_me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, AppError> {
+    let row = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
+        find(conn, &actor, &actor.user_id.clone())
+    })
+    .await?;
     Ok(ok_with_etag(row.version, &UserView::full(&row)))
 }
 
@@ -134,13 +139,14 @@ pub struct UserFilter {
 #[get("/users")]
 pub async fn list_users(
     state: web::Data<AppState>,
-    actor: Actor,
+    caller: Caller,
     page: web::Query<PageParams>,
     filter: web::Query<UserFilter>,
 ) -> Result<HttpResponse, AppError> {
     let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
     let filter = filter.into_inner();
     let page = db::run(&state.pool, move |conn| {
+        let actor = caller.load(conn)?;
         let scoped = || {
             let mut q = users::table.filter(users::account_id.eq(actor.account_id.clone())).into_boxed();
             if let Some(role) = filter.role {

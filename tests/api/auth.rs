@@ -152,7 +152,13 @@ async fn deactivated_user_is_401_on_next_request(app: TestApp) {
         .send()
         .await;
     assert_eq!(resp.status, 200, "{}", resp.text());
-    app.get("/v1/me").bearer(&user.token).send().await.assert_problem(401);
+    // Reads load the caller on their own connection, writes before the body: both refuse.
+    let contact = app.post("/v1/contacts").bearer(&owner.token).json(json!({"first_name": "Kept"})).send().await.json();
+    let contact_path = format!("/v1/contacts/{}", contact["id"].as_str().unwrap());
+    for path in ["/v1/me", "/v1/contacts", contact_path.as_str(), "/v1/deals", "/v1/organizations", "/v1/account"] {
+        app.get(path).bearer(&user.token).send().await.assert_problem(401);
+    }
+    app.post("/v1/contacts").bearer(&user.token).json(json!({"first_name": "No"})).send().await.assert_problem(401);
     app.post("/v1/auth/refresh").json(json!({"refresh_token": user.refresh})).send().await.assert_problem(401);
     app.post("/v1/auth/login")
         .json(json!({"email": user.email, "password": user.password}))
