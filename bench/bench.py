@@ -263,6 +263,25 @@ def run_size(backend, url, contacts, duration, results):
             p50, p99 = oha(path, token, peak * 0.7, duration)
             under_load = max(under_load, server.rss_mb("VmRSS"))
             rows.append((name, peak, p50, p99))
+        # Floors before the write scenarios: their updates leave dead index entries at the
+        # head of the sort index that the first scan after them has to step over.
+        floors = {}
+        if backend == "postgres":
+            floors["cpu (a)"] = cpu_per_request(server, "/v1/contacts?limit=50", user, duration)
+            floors["cpu get one"] = cpu_per_request(server, f"/v1/contacts/{one}", user, duration)
+        if captured:
+            caller, listed = captured
+            # With and without the predicate take turns, twice, best of each: one run of
+            # pgbench on this shared machine moves by ±30 %, which would swamp a few percent.
+            with_pred, without_pred = [], []
+            for _ in range(2):
+                with_pred.append(pgbench([listed], duration))
+                without_pred.append(pgbench([without_predicate(listed)], duration))
+            floors["pgbench (a) same SQL"] = max(with_pred)
+            floors["pgbench (a) without predicate"] = max(without_pred)
+            floors["pgbench (a) request SQL"] = pgbench([caller, listed], duration)
+            floors["sql"] = listed
+            floors["caller sql"] = caller
         patch = {"job_title": "bench"}
         peak = wrk(f"/v1/contacts/{own}", user, duration, "PATCH", patch)
         under_load = max(under_load, server.rss_mb("VmRSS"))
@@ -273,17 +292,6 @@ def run_size(backend, url, contacts, duration, results):
         under_load = max(under_load, server.rss_mb("VmRSS"))
         p50, p99 = oha("/v1/contacts", user, peak * 0.7, duration, "POST", new)
         rows.append(("POST /v1/contacts", peak, p50, p99))
-        floors = {}
-        if backend == "postgres":
-            floors["cpu (a)"] = cpu_per_request(server, "/v1/contacts?limit=50", user, duration)
-            floors["cpu get one"] = cpu_per_request(server, f"/v1/contacts/{one}", user, duration)
-        if captured:
-            caller, listed = captured
-            floors["pgbench (a) same SQL"] = pgbench([listed], duration)
-            floors["pgbench (a) without predicate"] = pgbench([without_predicate(listed)], duration)
-            floors["pgbench (a) request SQL"] = pgbench([caller, listed], duration)
-            floors["sql"] = listed
-            floors["caller sql"] = caller
         results.append({"backend": backend, "contacts": contacts, "seed_s": seed_s, "rows": rows,
                         "floors": floors, "rss_mb": server.rss_mb(),
                         "rss_load_mb": under_load})
@@ -307,7 +315,7 @@ def print_results(results):
             bare = r["floors"].get("pgbench (a) without predicate")
             both = r["floors"].get("pgbench (a) request SQL")
             print(f"\nThe caller's row, read first on every request:\n\n```sql\n{r['floors']['caller sql']}\n```")
-            print(f"\npgbench -M prepared, {CONNECTIONS} clients: same SQL {same:,.0f} tps; without the access predicate {bare:,.0f} tps; "
+            print(f"\npgbench -M prepared, {CONNECTIONS} clients (best of two alternating runs): same SQL {same:,.0f} tps; without the access predicate {bare:,.0f} tps; "
                   f"the request's two statements (caller, list) {both:,.0f} tps")
             print(f"- service / pgbench same SQL: {a / same:.2f}")
             print(f"- service / pgbench on the request's two statements: {a / both:.2f}")
