@@ -22,10 +22,12 @@ DUR = int(os.environ.get("DUR", "4"))
 
 def cases(user, admin):
     one = bench.call("GET", "/v1/contacts?limit=1", user)["data"][0]["id"]
+    deep = bench.deep_cursor(user, 200)
     return {
         "healthz": ("/healthz", None),
         "me": ("/v1/me", user),
         "(a) first": ("/v1/contacts?limit=50", user),
+        "(a) deep": (f"/v1/contacts?limit=50&cursor={deep}", user),
         "(c) first": ("/v1/contacts?limit=50", admin),
         "get one": (f"/v1/contacts/{one}", user),
         "(a) total": ("/v1/contacts?limit=50&with_total=true", user),

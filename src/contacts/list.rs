@@ -220,9 +220,17 @@ pub fn page(
 ) -> Result<(Vec<(ContactRow, Level)>, Option<String>), AppError> {
     let sort = Sort::parse(filter.sort.as_deref())?;
     let cursor = cursor.filter(|c| !c.is_empty()).map(|c| Cursor::decode(c, sort)).transpose()?;
-    let q = order_after(filtered(scope, filter, min), sort, cursor.as_ref())?;
-    let mut rows: Vec<(ContactRow, i32)> =
-        crate::db::Limit(q.select((contacts::all_columns, scope.level())), limit + 1).load(conn)?;
+    let q = crate::db::Limit(
+        order_after(filtered(scope, filter, min), sort, cursor.as_ref())?
+            .select((contacts::all_columns, scope.level())),
+        limit + 1,
+    );
+    let searching = filter.q.as_deref().is_some_and(|t| !t.trim().is_empty());
+    let mut rows: Vec<(ContactRow, i32)> = if cursor.is_some() && !searching {
+        crate::db::with_generic_plan(conn, |conn| Ok(q.load(conn)?))?
+    } else {
+        q.load(conn)?
+    };
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|(r, _)| Cursor::after(sort, r).encode())

@@ -341,6 +341,31 @@ where
     }
 }
 
+/// Runs `f` with PostgreSQL's generic plan forced for what it executes, then restores the
+/// setting (also when `f` fails; inside a transaction that fails, the rollback restores it).
+/// For statements whose plan does not depend on the values but whose generic plan
+/// PostgreSQL misprices: a keyset page's cursor bound `k <= $v` gets the default 1/3
+/// selectivity, the generic plan is costed ~5× the custom one, and each execution would be
+/// planned again (0.27 ms of planning against 0.15 ms of execution at 1M contacts,
+/// BENCHMARKS.md); two short statements cost less. Not for `q` searches, whose plan
+/// depends on the pattern. SQLite has no plan cache to steer: just `f`.
+pub fn with_generic_plan<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    if conn.backend() != Backend::Postgres {
+        return f(conn);
+    }
+    conn.batch_execute("SET plan_cache_mode = force_generic_plan")?;
+    let result = f(conn);
+    let reset = conn.batch_execute("RESET plan_cache_mode");
+    match (result, reset) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Ok(_), Err(e)) => Err(e.into()),
+        (Err(e), _) => Err(e),
+    }
+}
+
 /// Runs blocking database work on actix's blocking thread pool, never on the executor.
 pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, AppError>
 where

@@ -597,3 +597,36 @@ fn timestamps_serialize_exactly_like_chrono() {
         }
     }
 }
+
+/// Keyset pages run with PostgreSQL's generic plan forced (`db::with_generic_plan`); the
+/// connection goes back to the pool with the setting it had, or later `q` searches would
+/// inherit generic plans.
+#[actix_web::test]
+async fn keyset_pages_leave_the_plan_mode_as_found() {
+    use diesel::prelude::*;
+    let Some(url) = crate::helpers::postgres_url() else {
+        eprintln!("TEST_DATABASE_URL is not set: PostgreSQL-only test not run");
+        return;
+    };
+    let mut settings = crate::helpers::settings(url.to_owned());
+    settings.db_pool_size = 1;
+    let state = crm_api::app::state(settings).expect("state");
+    let app = TestApp::with_state(state.clone()).await;
+    let owner = app.signup().await;
+    for name in ["A", "B", "C"] {
+        contact(&app, &owner, json!({"first_name": name})).await;
+    }
+    let first = app.get("/v1/contacts?limit=1").bearer(&owner.token).send().await.json();
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    for path in [format!("/v1/contacts?limit=1&cursor={cursor}"), format!("/v1/contacts?limit=1&q=b&cursor={cursor}")] {
+        let page = app.get(&path).bearer(&owner.token).send().await;
+        assert_eq!(page.status, 200, "{}", page.text());
+        let mut conn = state.pool.get().expect("the one pooled connection");
+        let conn: &mut crm_api::db::DbConnection = &mut conn;
+        let mode: String =
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>("current_setting('plan_cache_mode')"))
+                .get_result(conn)
+                .unwrap();
+        assert_eq!(mode, "auto", "after {path}");
+    }
+}

@@ -60,7 +60,7 @@ pub fn settings(database_url: String) -> Settings {
 
 /// One PostgreSQL database per test process, migrated once; tests share it through
 /// separate accounts. `None` when TEST_DATABASE_URL is unset.
-fn postgres_url() -> Option<&'static str> {
+pub fn postgres_url() -> Option<&'static str> {
     static URL: OnceLock<Option<String>> = OnceLock::new();
     URL.get_or_init(|| {
         let base = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
