@@ -32,6 +32,13 @@ pub struct ContactFilter {
     pub sort: Option<String>,
 }
 
+impl ContactFilter {
+    /// The search text, trimmed; `None` when absent or blank (no search).
+    fn search(&self) -> Option<&str> {
+        self.q.as_deref().map(str::trim).filter(|t| !t.is_empty())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SortKey {
     #[serde(rename = "created_at")]
@@ -140,7 +147,7 @@ pub fn filtered(scope: &ContactScope, filter: &ContactFilter, min: Level) -> Box
         || filter.organization_id.is_some();
     let min = if reveals_more { min.max(Level::View) } else { min };
     let mut q = contacts::table.filter(scope.at_least(min)).into_boxed();
-    if let Some(text) = filter.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(text) = filter.search() {
         q = q.filter(contacts::search_text.like(like_pattern(text)).escape('\\'));
     }
     if let Some(status) = &filter.status {
@@ -225,8 +232,7 @@ pub fn page(
             .select((contacts::all_columns, scope.level())),
         limit + 1,
     );
-    let searching = filter.q.as_deref().is_some_and(|t| !t.trim().is_empty());
-    let mut rows: Vec<(ContactRow, i32)> = if cursor.is_some() && !searching {
+    let mut rows: Vec<(ContactRow, i32)> = if cursor.is_some() && filter.search().is_none() {
         crate::db::with_generic_plan(conn, |conn| Ok(q.load(conn)?))?
     } else {
         q.load(conn)?
