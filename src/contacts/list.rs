@@ -11,7 +11,7 @@ use super::model::{ContactOut, ContactRow};
 use super::queries::project_all;
 use crate::access::{ContactScope, Level};
 use crate::db::schema::{contact_tags, contacts};
-use crate::db::{DbConnection, MultiBackend};
+use crate::db::{DbConnection, MultiBackend, Opaque};
 use crate::error::AppError;
 
 /// Filters shared by the list and the export.
@@ -175,9 +175,11 @@ pub fn filtered(scope: &ContactScope, filter: &ContactFilter, min: Level) -> Box
 /// `key <= v AND (key < v OR (key = v AND id < last))` (mirrored ascending): the first
 /// conjunct is redundant logically but is what lets the index scan start at the cursor
 /// instead of walking every newer row, so a deep page costs what the first one does.
+/// `v` and `last` are bound as `db::Opaque` (`(SELECT $n)`), so PostgreSQL keeps one
+/// generic plan for deep pages instead of planning each one.
 macro_rules! keyset {
     ($q:expr, $col:expr, $value:expr, $id:expr, $desc:expr) => {{
-        let (q, v, id) = ($q, $value, $id);
+        let (q, v, id) = ($q, Opaque::new($value), Opaque::new($id));
         match $desc {
             true => q
                 .filter($col.le(v.clone()))
@@ -232,11 +234,7 @@ pub fn page(
             .select((contacts::all_columns, scope.level())),
         limit + 1,
     );
-    let mut rows: Vec<(ContactRow, i32)> = if cursor.is_some() && filter.search().is_none() {
-        crate::db::with_generic_plan(conn, |conn| Ok(q.load(conn)?))?
-    } else {
-        q.load(conn)?
-    };
+    let mut rows: Vec<(ContactRow, i32)> = q.load(conn)?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|(r, _)| Cursor::after(sort, r).encode())

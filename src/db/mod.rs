@@ -77,6 +77,53 @@ where
 
 impl<Q, Conn> RunQueryDsl<Conn> for Limit<Q> {}
 
+/// `(SELECT $n)`: a bound value the planner cannot look at. PostgreSQL then estimates a
+/// comparison with it the same way in a custom plan and in the generic one, so a prepared
+/// statement settles on its generic plan instead of being planned on every execution.
+/// For a keyset page's cursor bound: bound directly, `k <= $v` gets the default 1/3
+/// selectivity in the generic plan only, that plan is costed ~3–5× the custom one
+/// (`EXPLAIN EXECUTE` at 1M contacts: 57 against 11), and every deep page was planned
+/// again (0.27 ms of planning against 0.15 ms of execution; BENCHMARKS.md). The plan is
+/// the same index range scan either way; SQLite uses the index for it too.
+#[derive(Debug, Clone)]
+pub struct Opaque<ST, T>(pub T, std::marker::PhantomData<ST>);
+
+impl<ST, T> Opaque<ST, T> {
+    pub fn new(value: T) -> Self {
+        Opaque(value, std::marker::PhantomData)
+    }
+}
+
+impl<ST, T> diesel::query_builder::QueryId for Opaque<ST, T> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<ST: diesel::sql_types::SqlType + diesel::expression::TypedExpressionType, T> Expression for Opaque<ST, T> {
+    type SqlType = ST;
+}
+
+impl<ST, T, QS> diesel::expression::AppearsOnTable<QS> for Opaque<ST, T> where Self: Expression {}
+
+impl<ST, T, QS> diesel::expression::SelectableExpression<QS> for Opaque<ST, T> where Self: Expression {}
+
+impl<ST, T, GB> diesel::expression::ValidGrouping<GB> for Opaque<ST, T> {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+impl<ST, T, DB> diesel::query_builder::QueryFragment<DB> for Opaque<ST, T>
+where
+    DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<ST>,
+    T: diesel::serialize::ToSql<ST, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("(SELECT ");
+        out.push_bind_param::<ST, T>(&self.0)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
@@ -335,31 +382,6 @@ where
         }
     };
     match (result, end) {
-        (Ok(v), Ok(())) => Ok(v),
-        (Ok(_), Err(e)) => Err(e.into()),
-        (Err(e), _) => Err(e),
-    }
-}
-
-/// Runs `f` with PostgreSQL's generic plan forced for what it executes, then restores the
-/// setting (also when `f` fails; inside a transaction that fails, the rollback restores it).
-/// For statements whose plan does not depend on the values but whose generic plan
-/// PostgreSQL misprices: a keyset page's cursor bound `k <= $v` gets the default 1/3
-/// selectivity, the generic plan is costed ~5× the custom one, and each execution would be
-/// planned again (0.27 ms of planning against 0.15 ms of execution at 1M contacts,
-/// BENCHMARKS.md); two short statements cost less. Not for `q` searches, whose plan
-/// depends on the pattern. SQLite has no plan cache to steer: just `f`.
-pub fn with_generic_plan<T>(
-    conn: &mut DbConnection,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
-) -> Result<T, AppError> {
-    if conn.backend() != Backend::Postgres {
-        return f(conn);
-    }
-    conn.batch_execute("SET plan_cache_mode = force_generic_plan")?;
-    let result = f(conn);
-    let reset = conn.batch_execute("RESET plan_cache_mode");
-    match (result, reset) {
         (Ok(v), Ok(())) => Ok(v),
         (Ok(_), Err(e)) => Err(e.into()),
         (Err(e), _) => Err(e),

@@ -64,7 +64,6 @@ pub fn postgres_url() -> Option<&'static str> {
     static URL: OnceLock<Option<String>> = OnceLock::new();
     URL.get_or_init(|| {
         let base = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
-        let name = format!("crm_test_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::establish(&base).expect("TEST_DATABASE_URL must be reachable");
         // Databases left by earlier test processes.
         let stale: Vec<String> =
@@ -80,15 +79,28 @@ pub fn postgres_url() -> Option<&'static str> {
                 let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\""));
             }
         }
-        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create test database");
-        let url = replace_db_name(&base, &name);
-        // One connection held for the life of the process: the database is never unused.
-        std::mem::forget(PgConnection::establish(&url).expect("connect to the test database"));
-        let state = crm_api::app::state(settings(url.clone())).expect("state");
-        crm_api::app::migrate(&state).expect("migrations");
-        Some(url)
+        Some(new_postgres_database(&base))
     })
     .as_deref()
+}
+
+/// A database of its own, migrated, for a test whose figures other tests' rows would
+/// change (planner statistics). Dropped by the next test process, like the shared one.
+pub fn fresh_postgres_url() -> Option<String> {
+    let base = postgres_url().map(|_| std::env::var("TEST_DATABASE_URL").expect("set"))?;
+    Some(new_postgres_database(&base))
+}
+
+fn new_postgres_database(base: &str) -> String {
+    let name = format!("crm_test_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::establish(base).expect("TEST_DATABASE_URL must be reachable");
+    admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create test database");
+    let url = replace_db_name(base, &name);
+    // One connection held for the life of the process: the database is never unused.
+    std::mem::forget(PgConnection::establish(&url).expect("connect to the test database"));
+    let state = crm_api::app::state(settings(url.clone())).expect("state");
+    crm_api::app::migrate(&state).expect("migrations");
+    url
 }
 
 #[derive(diesel::QueryableByName)]
