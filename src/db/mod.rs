@@ -86,7 +86,7 @@ impl<Q, Conn> RunQueryDsl<Conn> for Limit<Q> {}
 /// again (0.27 ms of planning against 0.15 ms of execution; BENCHMARKS.md). The plan is
 /// the same index range scan either way; SQLite uses the index for it too.
 #[derive(Debug, Clone)]
-pub struct Opaque<ST, T>(pub T, std::marker::PhantomData<ST>);
+pub struct Opaque<ST, T>(T, std::marker::PhantomData<ST>);
 
 impl<ST, T> Opaque<ST, T> {
     pub fn new(value: T) -> Self {
