@@ -14,7 +14,7 @@ use crate::contacts::model::ContactRow;
 use crate::db::schema::{
     accounts, actions, contact_tags, contacts, deals, office_memberships, offices, organizations, users,
 };
-use crate::db::DbConnection;
+use crate::db::{insert_batch, DbConnection};
 use crate::deals::model::DealRow;
 use crate::organizations::OrgRow;
 use crate::users::model::UserRow;
@@ -63,17 +63,6 @@ impl Ids {
         let random: [u8; 10] = self.rng.random();
         uuid::Builder::from_unix_timestamp_millis(self.millis, &random).into_uuid().to_string()
     }
-}
-
-macro_rules! insert_batch {
-    ($conn:expr, $table:expr, $rows:expr) => {
-        for chunk in $rows.chunks(1000) {
-            match $conn {
-                DbConnection::Pg(c) => diesel::insert_into($table).values(chunk).execute(c),
-                DbConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c),
-            }?;
-        }
-    };
 }
 
 const FIRST: &[&str] = &[
@@ -161,7 +150,7 @@ pub fn run(conn: &mut DbConnection, args: &SeedArgs) -> Result<Seeded, String> {
                 updated_at: base,
             });
         }
-        insert_batch!(conn, users::table, &user_rows);
+        insert_batch!(conn, users::table, &user_rows)?;
         let office_ids: Vec<String> = (0..args.offices).map(|_| ids.next()).collect();
         let office_rows: Vec<_> = office_ids
             .iter()
@@ -177,7 +166,7 @@ pub fn run(conn: &mut DbConnection, args: &SeedArgs) -> Result<Seeded, String> {
                 )
             })
             .collect();
-        insert_batch!(conn, offices::table, &office_rows);
+        insert_batch!(conn, offices::table, &office_rows)?;
         // Each user of role `user` works in one or two offices.
         let mut memberships = Vec::new();
         for u in user_rows.iter().filter(|u| u.role == "user") {
@@ -198,7 +187,7 @@ pub fn run(conn: &mut DbConnection, args: &SeedArgs) -> Result<Seeded, String> {
                 ));
             }
         }
-        insert_batch!(conn, office_memberships::table, &memberships);
+        insert_batch!(conn, office_memberships::table, &memberships)?;
         let org_count = (args.contacts / 20).max(1);
         let org_rows: Vec<OrgRow> = (0..org_count)
             .map(|i| OrgRow {
@@ -213,7 +202,7 @@ pub fn run(conn: &mut DbConnection, args: &SeedArgs) -> Result<Seeded, String> {
                 updated_at: base,
             })
             .collect();
-        insert_batch!(conn, organizations::table, &org_rows);
+        insert_batch!(conn, organizations::table, &org_rows)?;
         let statuses = &settings.contact_statuses;
         let sources = &settings.lead_sources;
         let mut made = 0;
@@ -270,8 +259,8 @@ pub fn run(conn: &mut DbConnection, args: &SeedArgs) -> Result<Seeded, String> {
                 }
                 rows.push(row);
             }
-            insert_batch!(conn, contacts::table, &rows);
-            insert_batch!(conn, contact_tags::table, &tags);
+            insert_batch!(conn, contacts::table, &rows)?;
+            insert_batch!(conn, contact_tags::table, &tags)?;
             // A deal on one contact in five, an action on one in ten.
             let with_deal: Vec<&ContactRow> = rows.iter().filter(|_| rng.random_bool(0.2)).collect();
             let deal_rows: Vec<DealRow> = with_deal
@@ -294,7 +283,7 @@ pub fn run(conn: &mut DbConnection, args: &SeedArgs) -> Result<Seeded, String> {
                 })
                 .collect();
             deal_count += deal_rows.len();
-            insert_batch!(conn, deals::table, &deal_rows);
+            insert_batch!(conn, deals::table, &deal_rows)?;
             let with_action: Vec<&ContactRow> =
                 rows.iter().filter(|c| c.owner_id.is_some() && rng.random_bool(0.1)).collect();
             let action_rows: Vec<_> = with_action
@@ -313,7 +302,7 @@ pub fn run(conn: &mut DbConnection, args: &SeedArgs) -> Result<Seeded, String> {
                     )
                 })
                 .collect();
-            insert_batch!(conn, actions::table, &action_rows);
+            insert_batch!(conn, actions::table, &action_rows)?;
             made += n;
             eprintln!(
                 "seed: {made}/{} contacts, {deal_count} deals ({:.1}s)",

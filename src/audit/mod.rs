@@ -114,11 +114,22 @@ pub fn record<T: Serialize>(
     before: Option<&T>,
     after: Option<&T>,
 ) -> Result<(), AppError> {
+    insert(conn, entry(ctx, entity_type, entity_id, before, after)?)
+}
+
+/// The entry `record` would append, for a caller that writes many at once.
+pub fn entry<T: Serialize>(
+    ctx: &AuditCtx,
+    entity_type: &str,
+    entity_id: &str,
+    before: Option<&T>,
+    after: Option<&T>,
+) -> Result<Option<AuditRow>, AppError> {
     let to_value = |v: Option<&T>| v.map(serde_json::to_value).transpose();
     let before = to_value(before).map_err(|e| AppError::Internal(e.to_string()))?;
     let after = to_value(after).map_err(|e| AppError::Internal(e.to_string()))?;
     let changes = diff(before.as_ref(), after.as_ref());
-    record_changes(conn, ctx, entity_type, entity_id, action_of(&before, &after), changes)
+    Ok(entry_of_changes(ctx, entity_type, entity_id, action_of(&before, &after), changes))
 }
 
 fn action_of(before: &Option<Value>, after: &Option<Value>) -> AuditAction {
@@ -138,10 +149,20 @@ pub fn record_changes(
     action: AuditAction,
     changes: Map<String, Value>,
 ) -> Result<(), AppError> {
+    insert(conn, entry_of_changes(ctx, entity_type, entity_id, action, changes))
+}
+
+fn entry_of_changes(
+    ctx: &AuditCtx,
+    entity_type: &str,
+    entity_id: &str,
+    action: AuditAction,
+    changes: Map<String, Value>,
+) -> Option<AuditRow> {
     if action == AuditAction::Update && changes.is_empty() {
-        return Ok(());
+        return None;
     }
-    let row = AuditRow {
+    Some(AuditRow {
         id: new_id(),
         account_id: ctx.account_id.clone(),
         actor_id: ctx.actor_id.clone(),
@@ -155,7 +176,12 @@ pub fn record_changes(
         entity_id: entity_id.into(),
         changes: Value::Object(changes).to_string(),
         created_at: now(),
-    };
-    diesel::insert_into(audit_log::table).values(&row).execute(conn)?;
+    })
+}
+
+fn insert(conn: &mut DbConnection, row: Option<AuditRow>) -> Result<(), AppError> {
+    if let Some(row) = row {
+        diesel::insert_into(audit_log::table).values(&row).execute(conn)?;
+    }
     Ok(())
 }

@@ -197,6 +197,7 @@ fn import(conn: &mut DbConnection, actor: &Actor, body: &[u8]) -> Result<ImportR
     let mut refs = RefCache::default();
     let mut in_file: HashMap<String, u64> = HashMap::new();
     let mut result = ImportResult { created: 0, failed: Vec::new() };
+    let mut ready = Vec::new();
     for (line, input) in parsed {
         let input = match input {
             Ok(i) => i,
@@ -217,8 +218,8 @@ fn import(conn: &mut DbConnection, actor: &Actor, body: &[u8]) -> Result<ImportR
             }
             in_file.insert(email, line);
         }
-        match queries::insert(conn, actor, input, &settings, &mut refs) {
-            Ok(_) => result.created += 1,
+        match queries::prepare(conn, actor, input, &settings, &mut refs) {
+            Ok(row) => ready.push(row),
             Err(AppError::Validation(errors)) => result.failed.push(ImportFailure { row: line, errors }),
             Err(AppError::Forbidden(m)) => {
                 result.failed.push(ImportFailure { row: line, errors: [("private".to_owned(), vec![m])].into() })
@@ -226,6 +227,8 @@ fn import(conn: &mut DbConnection, actor: &Actor, body: &[u8]) -> Result<ImportR
             Err(e) => return Err(e),
         }
     }
+    queries::insert_all(conn, actor, &ready)?;
+    result.created = ready.len() as u64;
     Ok(result)
 }
 

@@ -9,8 +9,8 @@ use super::model::*;
 use crate::access::{Actor, ContactScope, Level, Privilege, Role};
 use crate::account::model::AccountSettings;
 use crate::audit::{self, AuditCtx};
-use crate::db::schema::{accounts, contact_tags, contacts, notifications, offices, organizations, users};
-use crate::db::DbConnection;
+use crate::db::schema::{accounts, audit_log, contact_tags, contacts, notifications, offices, organizations, users};
+use crate::db::{insert_batch, DbConnection};
 use crate::error::{AppError, FieldErrors};
 use crate::http::{new_id, now};
 
@@ -192,20 +192,23 @@ fn audit_view(row: &ContactRow, tags: &[String]) -> ContactView {
 /// sees it afterwards.
 pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewContact) -> Result<ContactOut, AppError> {
     let settings = account_settings(conn, &actor.account_id)?;
-    let (row, _) = insert(conn, actor, input, &settings, &mut RefCache::default())?;
+    let row = prepare(conn, actor, input, &settings, &mut RefCache::default())?;
+    insert_all(conn, actor, std::slice::from_ref(&row))?;
     let scope = ContactScope::of(actor);
     let level = find(conn, &scope, &row.id).map(|(_, l)| l).unwrap_or(Level::Hidden);
     Ok(ContactOut::project(&row, level))
 }
 
-/// Inserts one contact with its tags and audit entry (shared by create and import).
-pub fn insert(
+/// Checks one new contact for `actor` (its owner, `private`, status, lead source and
+/// references) and builds its row, tags included; writes nothing. Shared by create and
+/// import, which then hand the rows to `insert_all`.
+pub fn prepare(
     conn: &mut DbConnection,
     actor: &Actor,
     input: NewContact,
     settings: &AccountSettings,
     refs: &mut RefCache,
-) -> Result<(ContactRow, Vec<String>), AppError> {
+) -> Result<ContactRow, AppError> {
     let owner_id = match (actor.role, input.owner_id) {
         // A focused user's new contact is always their own.
         (Role::Focused, _) => Some(actor.user_id.clone()),
@@ -236,48 +239,74 @@ pub fn insert(
         version: 1,
         created_at: at,
         updated_at: at,
-        tags: String::new(),
+        tags: ContactRow::encode_tags(&normalise_tags(&input.tags)),
     };
     row.search_text = row.compute_search_text();
     check_references(conn, &actor.account_id, settings, &row, refs)?;
-    let tags = normalise_tags(&input.tags);
-    row.tags = ContactRow::encode_tags(&tags);
-    diesel::insert_into(contacts::table).values(&row).execute(conn)?;
-    replace_tags(conn, &row.account_id, &row.id, &tags)?;
-    audit::record(conn, &AuditCtx::from(actor), "contact", &row.id, None, Some(&audit_view(&row, &tags)))?;
+    Ok(row)
+}
+
+/// Writes prepared contacts with their tags and audit entries, a few multi-row
+/// statements for any number of rows (an import of 10,000 rows was 30,000 statements).
+/// A focused actor's rows first tell the owners of other contacts with the same email.
+pub fn insert_all(conn: &mut DbConnection, actor: &Actor, rows: &[ContactRow]) -> Result<(), AppError> {
     if actor.role == Role::Focused {
-        notify_duplicate_email(conn, actor, &row)?;
+        notify_duplicate_emails(conn, actor, rows)?;
     }
-    Ok((row, tags))
+    let ctx = AuditCtx::from(actor);
+    let mut tags = Vec::new();
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows {
+        let list = row.tag_list();
+        tags.extend(list.iter().map(|tag| {
+            (
+                contact_tags::contact_id.eq(row.id.clone()),
+                contact_tags::account_id.eq(row.account_id.clone()),
+                contact_tags::tag.eq(tag.clone()),
+            )
+        }));
+        entries.extend(audit::entry(&ctx, "contact", &row.id, None, Some(&audit_view(row, &list)))?);
+    }
+    insert_batch!(conn, contacts::table, rows)?;
+    insert_batch!(conn, contact_tags::table, &tags)?;
+    insert_batch!(conn, audit_log::table, &entries)?;
+    Ok(())
 }
 
 /// SPEC §2: a focused user's new contact whose email another contact already uses tells
-/// that contact's owner. The message names only the email, never the new contact.
-fn notify_duplicate_email(conn: &mut DbConnection, actor: &Actor, row: &ContactRow) -> Result<(), AppError> {
-    let Some(email) = &row.email else { return Ok(()) };
-    let others: Vec<(String, Option<String>)> = contacts::table
-        .filter(contacts::account_id.eq(&actor.account_id))
-        .filter(lower(contacts::email).eq(email.to_lowercase()))
-        .filter(contacts::id.ne(&row.id))
-        .select((contacts::id, contacts::owner_id))
-        .load(conn)?;
+/// that contact's owner. The message names only the email, never the new contact. Run
+/// before the new rows are written, so every contact it finds is another one.
+fn notify_duplicate_emails(conn: &mut DbConnection, actor: &Actor, rows: &[ContactRow]) -> Result<(), AppError> {
+    let written: HashMap<String, &str> =
+        rows.iter().filter_map(|r| r.email.as_deref()).map(|e| (e.to_lowercase(), e)).collect();
+    let emails: Vec<&String> = written.keys().collect();
     let at = now();
-    for (contact_id, owner) in others {
-        let Some(owner) = owner.filter(|o| *o != actor.user_id) else { continue };
-        diesel::insert_into(notifications::table)
-            .values((
-                notifications::id.eq(new_id()),
-                notifications::account_id.eq(&actor.account_id),
-                notifications::user_id.eq(&owner),
-                notifications::kind.eq("duplicate_email"),
-                notifications::message.eq(format!(
-                    "A focused user created a contact with the email {email}, which your contact also uses."
-                )),
-                notifications::entity_type.eq("contact"),
-                notifications::entity_id.eq(&contact_id),
-                notifications::created_at.eq(at),
-            ))
-            .execute(conn)?;
+    for chunk in emails.chunks(500) {
+        let others: Vec<(Option<String>, String, Option<String>)> = contacts::table
+            .filter(contacts::account_id.eq(&actor.account_id))
+            .filter(lower(contacts::email).eq_any(chunk.iter().map(|e| Some((*e).clone())).collect::<Vec<_>>()))
+            .select((lower(contacts::email), contacts::id, contacts::owner_id))
+            .load(conn)?;
+        let notes: Vec<_> = others
+            .into_iter()
+            .filter_map(|(email, contact_id, owner)| {
+                let owner = owner.filter(|o| *o != actor.user_id)?;
+                let email = written.get(&email?)?;
+                Some((
+                    notifications::id.eq(new_id()),
+                    notifications::account_id.eq(actor.account_id.clone()),
+                    notifications::user_id.eq(owner),
+                    notifications::kind.eq("duplicate_email"),
+                    notifications::message.eq(format!(
+                        "A focused user created a contact with the email {email}, which your contact also uses."
+                    )),
+                    notifications::entity_type.eq("contact"),
+                    notifications::entity_id.eq(contact_id),
+                    notifications::created_at.eq(at),
+                ))
+            })
+            .collect();
+        insert_batch!(conn, notifications::table, &notes)?;
     }
     Ok(())
 }

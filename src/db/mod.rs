@@ -127,6 +127,25 @@ where
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
+/// Multi-row `INSERT`s of `$rows` (a slice of insertables) into `$table`, 1,000 rows a
+/// statement (a contact row binds 18 values: 18,000 stays under both databases' limits
+/// on bound parameters). diesel builds a multi-row insert per backend, not through
+/// `MultiConnection`, hence the match. Evaluates to a `QueryResult<()>`.
+macro_rules! insert_batch {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        (|| -> diesel::QueryResult<()> {
+            for chunk in $rows.chunks(1000) {
+                match &mut *$conn {
+                    $crate::db::DbConnection::Pg(c) => diesel::insert_into($table).values(chunk).execute(c),
+                    $crate::db::DbConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c),
+                }?;
+            }
+            Ok(())
+        })()
+    };
+}
+pub(crate) use insert_batch;
+
 /// One query code base for both databases: diesel builds the SQL for whichever variant
 /// the pool handed out.
 #[derive(diesel::MultiConnection)]

@@ -9,6 +9,7 @@ crate::both_backends!(
     search_sort_and_keyset_pages,
     filters_do_not_reveal_limited_contacts,
     import_reports_rows_and_hides_what_it_must,
+    import_writes_many_rows_in_batches,
     export_neutralises_formulas_and_needs_privilege,
     vcard_needs_privilege_and_escapes,
     focused_duplicate_email_notifies_the_owner,
@@ -323,6 +324,21 @@ async fn import_reports_rows_and_hides_what_it_must(app: TestApp) {
         .send()
         .await;
     assert_eq!(r.json(), json!({"created": 1, "failed": []}));
+    // ...but the owner of the contact with that email hears of it (SPEC §2), as after
+    // POST /v1/contacts, with the email as the file wrote it.
+    let notes = app.get("/v1/notifications").bearer(&owner.token).send().await.json();
+    assert_eq!(notes["data"].as_array().unwrap().len(), 1, "{notes}");
+    assert_eq!(notes["data"][0]["kind"], "duplicate_email");
+    assert_eq!(notes["data"][0]["entity_id"], visible["id"]);
+    assert!(notes["data"][0]["message"].as_str().unwrap().contains("known@x.test"));
+    // Every imported contact has its create entry, tags included.
+    let audit = app.get("/v1/audit?entity_type=contact&with_total=true").bearer(&owner.token).send().await.json();
+    assert_eq!(audit["total"], 4, "Known, two imported by the owner, one by the focused user: {audit}");
+    let ann_id = ann["data"][0]["id"].as_str().unwrap();
+    let entry = audit["data"].as_array().unwrap().iter().find(|e| e["entity_id"] == ann_id).unwrap();
+    assert_eq!(entry["action"], "create");
+    assert_eq!(entry["actor_id"], owner.user_id.as_str());
+    assert_eq!(entry["changes"]["tags"]["new"], json!(["a", "b"]));
     // Header and format errors.
     app.post("/v1/contacts/import")
         .bearer(&owner.token)
@@ -353,6 +369,34 @@ async fn import_reports_rows_and_hides_what_it_must(app: TestApp) {
         .await;
     assert_eq!(r.json()["created"], 1);
     assert_eq!(r.json()["failed"][0]["row"], 2);
+}
+
+/// More rows than one multi-row statement holds (1,000): every row, tag and audit entry
+/// is written, and a failing row in the middle changes nothing for the others.
+async fn import_writes_many_rows_in_batches(app: TestApp) {
+    let owner = app.signup().await;
+    let mut csv = String::from("first_name,email,tags\n");
+    for i in 0..2_345 {
+        let tags = if i % 2 == 0 { "even;all" } else { "all" };
+        let email = if i == 1_500 { "broken".to_owned() } else { format!("p{i}@x.test") };
+        csv.push_str(&format!("P{i},{email},{tags}\n"));
+    }
+    let r = app.post("/v1/contacts/import").bearer(&owner.token).raw("text/csv", csv).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = r.json();
+    assert_eq!(out["created"], 2_344);
+    assert_eq!(out["failed"][0]["row"], 1_502, "header is line 1, row i is line i + 2");
+    let count = |path: String| {
+        let (app, token) = (&app, owner.token.clone());
+        async move { app.get(&path).bearer(&token).send().await.json()["total"].clone() }
+    };
+    assert_eq!(count("/v1/contacts?with_total=true&limit=1".into()).await, 2_344);
+    assert_eq!(count("/v1/contacts?with_total=true&limit=1&tag=all".into()).await, 2_344);
+    assert_eq!(count("/v1/contacts?with_total=true&limit=1&tag=even".into()).await, 1_172);
+    assert_eq!(count("/v1/audit?entity_type=contact&with_total=true&limit=1".into()).await, 2_344);
+    let last = app.get("/v1/contacts?q=p2344%40x").bearer(&owner.token).send().await.json();
+    assert_eq!(last["data"][0]["tags"], json!(["all", "even"]));
+    assert_eq!(last["data"][0]["owner_id"], owner.user_id.as_str());
 }
 
 async fn export_neutralises_formulas_and_needs_privilege(app: TestApp) {
