@@ -160,7 +160,8 @@ pub struct PageParams {
     pub limit: Option<i64>,
     /// Opaque cursor from the previous page's `next_cursor`; empty means the first page.
     pub cursor: Option<String>,
-    /// Also count all matching rows (`total`).
+    /// Also count the matching rows (`total`): exact up to 10,000, then 10,000 flagged
+    /// `total_is_estimate`.
     pub with_total: Option<bool>,
 }
 
@@ -181,8 +182,10 @@ pub struct Page<T> {
     pub data: Vec<T>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
-    /// Number of matching rows when `with_total=true`, else `null`.
+    /// Matching rows when `with_total=true`, else `null`: exact up to 10,000, then 10,000.
     pub total: Option<i64>,
+    /// True when `total` is the 10,000 cap rather than the exact figure.
+    pub total_is_estimate: bool,
 }
 
 pub fn encode_id_cursor(id: &str) -> String {
@@ -199,14 +202,15 @@ pub fn decode_id_cursor(cursor: &str) -> Result<String, AppError> {
 }
 
 /// Builds a page from `limit + 1` fetched rows ordered by id.
-pub fn page_by_id<T>(mut rows: Vec<T>, limit: i64, total: Option<i64>, id: impl Fn(&T) -> &str) -> Page<T> {
+/// `total` as `db::bounded_total` gives it, `None` when not asked for.
+pub fn page_by_id<T>(mut rows: Vec<T>, limit: i64, total: Option<(i64, bool)>, id: impl Fn(&T) -> &str) -> Page<T> {
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| encode_id_cursor(id(r)))
     } else {
         None
     };
-    Page { data: rows, next_cursor, total }
+    Page { data: rows, next_cursor, total: total.map(|(n, _)| n), total_is_estimate: total.is_some_and(|(_, e)| e) }
 }
 
 pub fn new_id() -> String {

@@ -65,10 +65,10 @@ pub async fn list_audit(
             }
             q
         };
-        let total = if with_total { Some(scoped().count().get_result::<i64>(conn)?) } else { None };
+        let total = with_total.then(|| crate::db::bounded_total(conn, scoped().select(audit_log::id))).transpose()?;
         let mut q = scoped();
         if let Some(after) = after {
-            q = q.filter(audit_log::id.lt(after));
+            q = q.filter(audit_log::id.lt(crate::db::Opaque::<diesel::sql_types::Text, _>::new(after)));
         }
         let rows: Vec<AuditRow> = crate::db::Limit(q.order(audit_log::id.desc()), limit + 1).load(conn)?;
         let entries: Vec<AuditEntry> = rows.into_iter().map(AuditEntry::from).collect();
@@ -134,10 +134,10 @@ pub async fn activity(
             }
             q
         };
-        let total = if with_total { Some(scoped().count().get_result::<i64>(conn)?) } else { None };
+        let total = with_total.then(|| crate::db::bounded_total(conn, scoped().select(audit_log::id))).transpose()?;
         let mut q = scoped();
         if let Some(after) = after {
-            q = q.filter(audit_log::id.lt(after));
+            q = q.filter(audit_log::id.lt(crate::db::Opaque::<diesel::sql_types::Text, _>::new(after)));
         }
         let rows: Vec<AuditRow> = crate::db::Limit(q.order(audit_log::id.desc()), limit + 1).load(conn)?;
         Ok(page_by_id(rows.into_iter().map(AuditEntry::from).collect(), limit, total, |e: &AuditEntry| &e.id))

@@ -244,18 +244,13 @@ pub fn page(
     Ok((rows.into_iter().map(|(r, rank)| (r, Level::from_rank(rank))).collect(), next))
 }
 
-/// Above this many matches, `total` is the cap and `total_is_estimate` is true.
-pub const TOTAL_CAP: i64 = 10_000;
-
-/// Counts matches exactly up to `TOTAL_CAP`, so a count never scans more than that.
+/// Counts matches exactly up to `db::TOTAL_CAP`, so a count never scans more than that.
 pub fn bounded_total(
     conn: &mut DbConnection,
     scope: &ContactScope,
     filter: &ContactFilter,
 ) -> Result<(i64, bool), AppError> {
-    let capped = crate::db::Limit(filtered(scope, filter, Level::Limited).select(contacts::id), TOTAL_CAP + 1);
-    let n: i64 = crate::db::CountOf(capped).get_result(conn)?;
-    Ok(if n > TOTAL_CAP { (TOTAL_CAP, true) } else { (n, false) })
+    Ok(crate::db::bounded_total(conn, filtered(scope, filter, Level::Limited).select(contacts::id))?)
 }
 
 /// `GET /v1/contacts` answer.

@@ -46,6 +46,20 @@ where
 
 impl<Q, Conn> RunQueryDsl<Conn> for CountOf<Q> {}
 
+/// Above this many matching rows a list's `total` is this cap, flagged
+/// `total_is_estimate: true`, so `with_total=true` never counts more rows than this.
+pub const TOTAL_CAP: i64 = 10_000;
+
+/// `total` and `total_is_estimate` of a list: `ids` (the list's query selecting one
+/// column, unordered) counted in the database up to `TOTAL_CAP`.
+pub fn bounded_total<Q>(conn: &mut DbConnection, ids: Q) -> QueryResult<(i64, bool)>
+where
+    for<'a> CountOf<Limit<Q>>: diesel::query_dsl::LoadQuery<'a, DbConnection, i64>,
+{
+    let n: i64 = CountOf(Limit(ids, TOTAL_CAP + 1)).get_result(conn)?;
+    Ok(if n > TOTAL_CAP { (TOTAL_CAP, true) } else { (n, false) })
+}
+
 /// `<query> LIMIT n` with `n` written into the SQL instead of bound. PostgreSQL plans a
 /// bound LIMIT as if it kept 10 % of the rows, so the generic plan of a prepared page query
 /// always looks worse than a custom one and every execution would be planned again

@@ -45,10 +45,10 @@ pub async fn list_offices(
     let page = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
         let scoped = || offices::table.filter(offices::account_id.eq(actor.account_id.clone())).into_boxed();
-        let total = if with_total { Some(scoped().count().get_result::<i64>(conn)?) } else { None };
+        let total = with_total.then(|| crate::db::bounded_total(conn, scoped().select(offices::id))).transpose()?;
         let mut q = scoped();
         if let Some(after) = after {
-            q = q.filter(offices::id.gt(after));
+            q = q.filter(offices::id.gt(crate::db::Opaque::<diesel::sql_types::Text, _>::new(after)));
         }
         let rows: Vec<OfficeRow> = crate::db::Limit(q.order(offices::id.asc()), limit + 1).load(conn)?;
         Ok(page_by_id(rows.iter().map(OfficeView::from).collect(), limit, total, |v: &OfficeView| &v.id))

@@ -10,6 +10,7 @@ crate::both_backends!(
     filters_do_not_reveal_limited_contacts,
     import_reports_rows_and_hides_what_it_must,
     import_writes_many_rows_in_batches,
+    totals_are_exact_up_to_the_cap_then_flagged,
     export_neutralises_formulas_and_needs_privilege,
     vcard_needs_privilege_and_escapes,
     focused_duplicate_email_notifies_the_owner,
@@ -397,6 +398,31 @@ async fn import_writes_many_rows_in_batches(app: TestApp) {
     let last = app.get("/v1/contacts?q=p2344%40x").bearer(&owner.token).send().await.json();
     assert_eq!(last["data"][0]["tags"], json!(["all", "even"]));
     assert_eq!(last["data"][0]["owner_id"], owner.user_id.as_str());
+}
+
+/// `with_total=true` counts at most 10,000 rows (SPEC §5: "bounded or estimated figure
+/// for very large ones, which the response then says"), on contacts and on id-keyset lists.
+async fn totals_are_exact_up_to_the_cap_then_flagged(app: TestApp) {
+    let owner = app.signup().await;
+    let mut csv = String::from("first_name,tags\n");
+    for i in 0..10_001 {
+        csv.push_str(if i < 3 { "Few,few\n" } else { "Many,\n" });
+    }
+    let r = app.post("/v1/contacts/import").bearer(&owner.token).raw("text/csv", csv).send().await;
+    assert_eq!(r.json()["created"], 10_001, "{}", r.text());
+    let total = |path: &'static str| {
+        let (app, token) = (&app, owner.token.clone());
+        async move {
+            let page = app.get(path).bearer(&token).send().await.json();
+            (page["total"].clone(), page["total_is_estimate"].clone())
+        }
+    };
+    assert_eq!(total("/v1/contacts?limit=1&with_total=true").await, (json!(10_000), json!(true)));
+    assert_eq!(total("/v1/contacts?limit=1&with_total=true&tag=few").await, (json!(3), json!(false)));
+    assert_eq!(total("/v1/contacts?limit=1").await, (Value::Null, json!(false)));
+    assert_eq!(total("/v1/audit?limit=1&with_total=true&entity_type=contact").await, (json!(10_000), json!(true)));
+    assert_eq!(total("/v1/audit?limit=1&with_total=true&entity_type=account").await, (json!(1), json!(false)));
+    assert_eq!(total("/v1/users?with_total=true").await, (json!(1), json!(false)));
 }
 
 async fn export_neutralises_formulas_and_needs_privilege(app: TestApp) {
