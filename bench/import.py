@@ -3,6 +3,7 @@
 PostgreSQL and SQLite, against a floor measured in the same run: the database inserting
 the very rows that import wrote (contacts, tags, audit entries) again, in one transaction,
 from a copy of them: `INSERT ... SELECT`, same tables, same indexes, no client at all.
+Also prints the server's peak RSS (MB, VmHWM read when the import has answered).
 
     python3 bench/import.py                        # 10,000 rows, target/release/crm-api
     python3 bench/import.py --rows 20000 --rounds 3
@@ -66,7 +67,7 @@ def import_seconds(binary, backend, rows):
         seconds = time.time() - started
         if f'"created":{rows}'.encode() not in result:
             raise RuntimeError(f"import did not create every row: {result[:300]!r}")
-        return seconds, url
+        return seconds, url, server.rss_mb("VmHWM")
     finally:
         server.stop()
 
@@ -109,20 +110,23 @@ def main():
     args = ap.parse_args()
     binaries = args.bin or [bench.BIN]
     print(f"CSV import of {args.rows:,} rows, median of {args.rounds} rounds")
-    print(f"{'backend':9s} {'binary':32s} {'import s':>9s} {'rows/s':>8s} {'floor s':>7s} {'import/floor':>12s}")
+    print(f"{'backend':9s} {'binary':32s} {'import s':>9s} {'rows/s':>8s} {'floor s':>7s} {'import/floor':>12s} {'peak RSS':>8s}")
     for backend in args.backends.split(","):
         times = {b: [] for b in binaries}
+        peaks = {b: [] for b in binaries}
         floors = []
         for round_ in range(args.rounds):
             order = binaries if round_ % 2 == 0 else list(reversed(binaries))
             for binary in order:
-                seconds, url = import_seconds(binary, backend, args.rows)
+                seconds, url, rss = import_seconds(binary, backend, args.rows)
                 times[binary].append(seconds)
+                peaks[binary].append(rss)
             floors.append(floor_seconds(backend, url))
         floor = statistics.median(floors)
         for binary in binaries:
             t = statistics.median(times[binary])
-            print(f"{backend:9s} {os.path.relpath(binary):32s} {t:9.2f} {args.rows / t:8.0f} {floor:7.2f} {t / floor:12.1f}")
+            print(f"{backend:9s} {os.path.relpath(binary):32s} {t:9.2f} {args.rows / t:8.0f} {floor:7.2f} "
+                  f"{t / floor:12.1f} {max(peaks[binary]):8.0f}")
 
 
 if __name__ == "__main__":

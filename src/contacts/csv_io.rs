@@ -152,40 +152,64 @@ fn header_columns(headers: &csv::StringRecord) -> Result<Vec<String>, AppError> 
     }
 }
 
-/// Rows of one import: parsed, checked for duplicates the caller can see, inserted.
-fn import(conn: &mut DbConnection, actor: &Actor, body: &[u8]) -> Result<ImportResult, AppError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(body);
-    let headers =
-        reader.headers().map_err(|e| AppError::BadRequest(format!("Cannot read the CSV header: {e}")))?.clone();
-    let columns = header_columns(&headers)?;
-    let mut parsed: Vec<(u64, Result<NewContact, FieldErrors>)> = Vec::new();
-    for record in reader.records() {
-        match record {
-            Ok(r) => {
-                let line = r.position().map(|p| p.line()).unwrap_or(0);
-                parsed.push((line, to_input(&columns, &r)));
-            }
+fn reader(body: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(body)
+}
+
+/// The file's rows in order as (line, parsed row), read one at a time; ends after a
+/// record that leaves the reader at an unknown place (reported as that row's error).
+fn rows<'a>(
+    body: &'a [u8],
+    columns: &'a [String],
+) -> impl Iterator<Item = (u64, Result<NewContact, FieldErrors>)> + 'a {
+    let mut reader = reader(body);
+    let mut record = csv::StringRecord::new();
+    let mut broken = false;
+    std::iter::from_fn(move || {
+        if broken {
+            return None;
+        }
+        match reader.read_record(&mut record) {
+            Ok(false) => None,
+            Ok(true) => Some((record.position().map(|p| p.line()).unwrap_or(0), to_input(columns, &record))),
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                broken = !matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. });
                 let mut errors = FieldErrors::new();
                 errors.insert("row".into(), vec![format!("unreadable CSV row: {e}")]);
-                parsed.push((line, Err(errors)));
-                // A broken record leaves the reader at an unknown place; stop there.
-                if !matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) {
-                    break;
-                }
+                Some((e.position().map(|p| p.line()).unwrap_or(0), Err(errors)))
             }
         }
+    })
+}
+
+/// Lower-cased emails of the file, read from the cells alone (a first pass, so that the
+/// rows themselves need not be held in memory).
+fn emails(body: &[u8], columns: &[String]) -> Vec<String> {
+    let Some(at) = columns.iter().position(|c| c == "email") else { return Vec::new() };
+    let mut out = Vec::new();
+    for record in reader(body).records() {
+        match record {
+            Ok(r) => out.extend(r.get(at).map(str::trim).filter(|e| !e.is_empty()).map(str::to_lowercase)),
+            Err(e) if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) => {}
+            Err(_) => break,
+        }
     }
+    out
+}
+
+/// Rows written per `insert_all`: bounds what an import holds in memory besides its body.
+const WRITE_BATCH: usize = 1_000;
+
+/// Rows of one import: parsed, checked for duplicates the caller can see, inserted.
+fn import(conn: &mut DbConnection, actor: &Actor, body: &[u8]) -> Result<ImportResult, AppError> {
+    let headers =
+        reader(body).headers().map_err(|e| AppError::BadRequest(format!("Cannot read the CSV header: {e}")))?.clone();
+    let columns = header_columns(&headers)?;
     // Duplicates: an email that a contact the caller can see already has, or that an
     // earlier row of this file has. Contacts the caller cannot see are never revealed.
     let scope = ContactScope::of(actor);
-    let emails: Vec<String> = parsed
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok().and_then(|i| i.email.as_ref()).map(|e| e.to_lowercase()))
-        .collect();
     let mut existing: HashMap<String, String> = HashMap::new();
-    for chunk in emails.chunks(500) {
+    for chunk in emails(body, &columns).chunks(500) {
         let found: Vec<(Option<String>, String)> = scope
             .contacts()
             .filter(lower(contacts::email).eq_any(chunk.iter().map(|e| Some(e.clone())).collect::<Vec<_>>()))
@@ -197,8 +221,8 @@ fn import(conn: &mut DbConnection, actor: &Actor, body: &[u8]) -> Result<ImportR
     let mut refs = RefCache::default();
     let mut in_file: HashMap<String, u64> = HashMap::new();
     let mut result = ImportResult { created: 0, failed: Vec::new() };
-    let mut ready = Vec::new();
-    for (line, input) in parsed {
+    let mut ready = Vec::with_capacity(WRITE_BATCH);
+    for (line, input) in rows(body, &columns) {
         let input = match input {
             Ok(i) => i,
             Err(errors) => {
@@ -226,9 +250,14 @@ fn import(conn: &mut DbConnection, actor: &Actor, body: &[u8]) -> Result<ImportR
             }
             Err(e) => return Err(e),
         }
+        if ready.len() == WRITE_BATCH {
+            queries::insert_all(conn, actor, &ready)?;
+            result.created += ready.len() as u64;
+            ready.clear();
+        }
     }
     queries::insert_all(conn, actor, &ready)?;
-    result.created = ready.len() as u64;
+    result.created += ready.len() as u64;
     Ok(result)
 }
 
