@@ -202,7 +202,7 @@ pub async fn list_actions(
         let total = with_total.then(|| crate::db::bounded_total(conn, filtered().select(actions::id))).transpose()?;
         let mut q = filtered();
         if let Some(after) = after {
-            q = q.filter(actions::id.gt(crate::db::Opaque::<diesel::sql_types::Text, _>::new(after)));
+            q = q.filter(actions::id.gt(crate::db::Opaque::new(after)));
         }
         let rows: Vec<ActionRow> = crate::db::Limit(q.order(actions::id.asc()), limit + 1).load(conn)?;
         Ok(page_by_id(rows.iter().map(ActionView::from).collect(), limit, total, |a: &ActionView| &a.id))

@@ -244,15 +244,6 @@ pub fn page(
     Ok((rows.into_iter().map(|(r, rank)| (r, Level::from_rank(rank))).collect(), next))
 }
 
-/// Counts matches exactly up to `db::TOTAL_CAP`, so a count never scans more than that.
-pub fn bounded_total(
-    conn: &mut DbConnection,
-    scope: &ContactScope,
-    filter: &ContactFilter,
-) -> Result<(i64, bool), AppError> {
-    Ok(crate::db::bounded_total(conn, filtered(scope, filter, Level::Limited).select(contacts::id))?)
-}
-
 /// `GET /v1/contacts` answer.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ContactPage {
@@ -274,8 +265,9 @@ pub fn list(
     with_total: bool,
 ) -> Result<ContactPage, AppError> {
     let (rows, next_cursor) = page(conn, scope, filter, Level::Limited, cursor, limit)?;
+    // Exact up to `db::TOTAL_CAP`, so a count never scans more than that.
     let (total, total_is_estimate) = if with_total {
-        let (n, est) = bounded_total(conn, scope, filter)?;
+        let (n, est) = crate::db::bounded_total(conn, filtered(scope, filter, Level::Limited).select(contacts::id))?;
         (Some(n), est)
     } else {
         (None, false)

@@ -225,7 +225,7 @@ pub async fn contact_history(
         let total = with_total.then(|| crate::db::bounded_total(conn, scoped().select(audit_log::id))).transpose()?;
         let mut q = scoped();
         if let Some(after) = after {
-            q = q.filter(audit_log::id.lt(crate::db::Opaque::<diesel::sql_types::Text, _>::new(after)));
+            q = q.filter(audit_log::id.lt(crate::db::Opaque::new(after)));
         }
         let rows: Vec<AuditRow> = crate::db::Limit(q.order(audit_log::id.desc()), limit + 1).load(conn)?;
         Ok(page_by_id(rows.into_iter().map(AuditEntry::from).collect(), limit, total, |e: &AuditEntry| &e.id))

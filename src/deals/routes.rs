@@ -72,7 +72,7 @@ pub async fn list_deals(
         let total = with_total.then(|| crate::db::bounded_total(conn, filtered().select(deals::id))).transpose()?;
         let mut q = filtered();
         if let Some(after) = after {
-            q = q.filter(deals::id.gt(crate::db::Opaque::<diesel::sql_types::Text, _>::new(after)));
+            q = q.filter(deals::id.gt(crate::db::Opaque::new(after)));
         }
         let rows: Vec<(DealRow, i32)> = crate::db::Limit(q.order(deals::id.asc()), limit + 1).load(conn)?;
         let rows = rows.into_iter().map(|(r, l)| (r, Level::from_rank(l))).collect();

@@ -106,7 +106,7 @@ pub async fn list_notifications(
         let total = with_total.then(|| crate::db::bounded_total(conn, scoped().select(n::id))).transpose()?;
         let mut q = scoped();
         if let Some(after) = after {
-            q = q.filter(n::id.lt(crate::db::Opaque::<diesel::sql_types::Text, _>::new(after)));
+            q = q.filter(n::id.lt(crate::db::Opaque::new(after)));
         }
         let rows: Vec<NotificationRow> = crate::db::Limit(q.order(n::id.desc()), limit + 1).load(conn)?;
         Ok(page_by_id(rows.into_iter().map(Notification::from).collect(), limit, total, |x: &Notification| &x.id))

@@ -48,7 +48,7 @@ pub async fn list_offices(
         let total = with_total.then(|| crate::db::bounded_total(conn, scoped().select(offices::id))).transpose()?;
         let mut q = scoped();
         if let Some(after) = after {
-            q = q.filter(offices::id.gt(crate::db::Opaque::<diesel::sql_types::Text, _>::new(after)));
+            q = q.filter(offices::id.gt(crate::db::Opaque::new(after)));
         }
         let rows: Vec<OfficeRow> = crate::db::Limit(q.order(offices::id.asc()), limit + 1).load(conn)?;
         Ok(page_by_id(rows.iter().map(OfficeView::from).collect(), limit, total, |v: &OfficeView| &v.id))

@@ -172,7 +172,7 @@ pub async fn list_organizations(
         let total = with_total.then(|| crate::db::bounded_total(conn, filtered().select(orgs::id))).transpose()?;
         let mut q = filtered();
         if let Some(after) = after {
-            q = q.filter(orgs::id.gt(crate::db::Opaque::<diesel::sql_types::Text, _>::new(after)));
+            q = q.filter(orgs::id.gt(crate::db::Opaque::new(after)));
         }
         let rows: Vec<OrgRow> = crate::db::Limit(q.order(orgs::id.asc()), limit + 1).load(conn)?;
         Ok(page_by_id(rows.iter().map(OrganizationView::from).collect(), limit, total, |o: &OrganizationView| &o.id))

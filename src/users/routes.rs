@@ -160,7 +160,7 @@ pub async fn list_users(
         let total = with_total.then(|| crate::db::bounded_total(conn, scoped().select(users::id))).transpose()?;
         let mut q = scoped();
         if let Some(after) = after {
-            q = q.filter(users::id.gt(crate::db::Opaque::<diesel::sql_types::Text, _>::new(after)));
+            q = q.filter(users::id.gt(crate::db::Opaque::new(after)));
         }
         let rows: Vec<UserRow> = crate::db::Limit(q.order(users::id.asc()), limit + 1).load(conn)?;
         let views = rows.iter().map(|r| view_for(&actor, r)).collect();
