@@ -200,6 +200,19 @@ pub fn build(
         .service(web::redirect("/swagger-ui", "/swagger-ui/"))
         .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", doc))
         .default_service(web::to(unmatched))
+        // Every query string is checked once, here, before any route reads it.
+        .wrap_fn(|req, srv| {
+            let call = match crate::http::check_query_string(req.query_string()) {
+                Ok(()) => Ok(srv.call(req)),
+                Err(e) => Err(req.into_response(actix_web::ResponseError::error_response(&e))),
+            };
+            async move {
+                match call {
+                    Ok(fut) => fut.await.map(ServiceResponse::map_into_left_body),
+                    Err(res) => Ok(res.map_into_right_body()),
+                }
+            }
+        })
         .wrap_fn(|req, srv| {
             let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
             let fut = srv.call(req);

@@ -25,6 +25,10 @@ pub enum AppError {
     MethodNotAllowed(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A delete refused because other records still depend on the row (409), with how
+    /// many of each kind (`counts` in the problem body).
+    #[error("in use: {0}")]
+    InUse(String, BTreeMap<String, i64>),
     #[error("precondition failed")]
     PreconditionFailed,
     #[error("payload too large")]
@@ -60,6 +64,7 @@ impl AppError {
             AppError::NotFound => ("not-found", "Not Found"),
             AppError::MethodNotAllowed(_) => ("method-not-allowed", "Method Not Allowed"),
             AppError::Conflict(_) => ("conflict", "Conflict"),
+            AppError::InUse(..) => ("in-use", "Conflict"),
             AppError::PreconditionFailed => ("precondition-failed", "Precondition Failed"),
             AppError::PayloadTooLarge => ("payload-too-large", "Payload Too Large"),
             AppError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported Media Type"),
@@ -73,9 +78,11 @@ impl AppError {
     /// What the client is told. Causes of 5xx stay in the log.
     fn detail(&self) -> String {
         match self {
-            AppError::BadRequest(m) | AppError::Unauthorized(m) | AppError::Forbidden(m) | AppError::Conflict(m) => {
-                m.clone()
-            }
+            AppError::BadRequest(m)
+            | AppError::Unauthorized(m)
+            | AppError::Forbidden(m)
+            | AppError::Conflict(m)
+            | AppError::InUse(m, _) => m.clone(),
             AppError::NotFound => "The resource does not exist or is not visible to you.".into(),
             AppError::MethodNotAllowed(allow) => format!("This path answers {allow} only."),
             AppError::PreconditionFailed => "If-Match does not match the current ETag of the resource.".into(),
@@ -101,6 +108,10 @@ pub struct Problem {
     /// Present on 422 only: field name -> messages.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<BTreeMap<String, Vec<String>>>,
+    /// Present on a 409 that refuses a delete: how many records of each kind still
+    /// depend on the one to delete (e.g. `{"contacts": 12}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counts: Option<BTreeMap<String, i64>>,
 }
 
 impl ResponseError for AppError {
@@ -111,7 +122,7 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::InUse(..) => StatusCode::CONFLICT,
             AppError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -135,6 +146,10 @@ impl ResponseError for AppError {
             detail: self.detail(),
             errors: match self {
                 AppError::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+            counts: match self {
+                AppError::InUse(_, counts) => Some(counts.clone()),
                 _ => None,
             },
         };

@@ -108,6 +108,123 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// The longest single query-string value the service reads (bytes, once decoded); every
+/// documented text parameter is shorter, so anything longer is a client error.
+pub const QUERY_VALUE_MAX: usize = 2_000;
+
+/// Checks a request's raw query string before any route sees it, for every endpoint at
+/// once: each key and value must percent-decode to UTF-8 without NUL characters
+/// (PostgreSQL text cannot hold NUL, and SQLite would cut a pattern short at it) and stay
+/// under `QUERY_VALUE_MAX`. A malformed query is a 400 naming the parameter.
+pub fn check_query_string(raw: &str) -> Result<(), AppError> {
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |part: &str| {
+            let spaced = part.replace('+', " ");
+            percent_encoding::percent_decode_str(&spaced).decode_utf8().map(|t| t.into_owned())
+        };
+        let name = decode(key).unwrap_or_else(|_| key.to_owned());
+        let bad = |why: &str| AppError::BadRequest(format!("Query parameter `{}` {why}.", name.escape_default()));
+        let key_text = decode(key).map_err(|_| bad("is not valid UTF-8 once percent-decoded"))?;
+        let value_text = decode(value).map_err(|_| bad("is not valid UTF-8 once percent-decoded"))?;
+        if key_text.contains('\0') || value_text.contains('\0') {
+            return Err(bad("must not contain NUL characters"));
+        }
+        if value_text.len() > QUERY_VALUE_MAX {
+            return Err(bad(&format!("is longer than {QUERY_VALUE_MAX} bytes")));
+        }
+    }
+    Ok(())
+}
+
+/// Query parameters of one endpoint: parsed (a malformed or repeated parameter is a 400)
+/// and checked against their documented bounds (`validator` rules; 400 naming the
+/// parameter, since it is the query that is malformed, not a body).
+pub struct Query<T>(pub T);
+
+impl<T> Query<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Query<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned + Validate> FromRequest for Query<T> {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(parse_query(req.query_string()).map(Query))
+    }
+}
+
+fn parse_query<T: DeserializeOwned + Validate>(raw: &str) -> Result<T, AppError> {
+    let value: T =
+        serde_urlencoded::from_str(raw).map_err(|e| AppError::BadRequest(format!("Malformed query string: {e}.")))?;
+    value.validate().map_err(|errors| match AppError::from(errors) {
+        AppError::Validation(fields) => {
+            let text: Vec<String> = fields.iter().map(|(k, v)| format!("`{k}` {}", v.join("; "))).collect();
+            AppError::BadRequest(format!("Invalid query parameters: {}.", text.join(", ")))
+        }
+        other => other,
+    })?;
+    Ok(value)
+}
+
+/// A calendar date `YYYY-MM-DD` with a four-digit year (0001–9999), in bodies and query
+/// strings alike. Dates are stored as ISO text, whose order is the date order only for
+/// four-digit years: chrono alone would also take `+10000-01-01`, which sorts before
+/// `2026-01-01` as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Date(chrono::NaiveDate);
+
+impl Date {
+    pub fn parse(text: &str) -> Option<Date> {
+        let ok_shape = text.len() == 10
+            && text.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().filter(|_| ok_shape)?;
+        use chrono::Datelike;
+        (date.year() >= 1).then_some(Date(date))
+    }
+}
+
+impl std::fmt::Display for Date {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Date, D::Error> {
+        let text = String::deserialize(de)?;
+        Date::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid date `{}`, expected YYYY-MM-DD (years 0001-9999)",
+                text.escape_default()
+            ))
+        })
+    }
+}
+
+impl utoipa::PartialSchema for Date {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .pattern(Some(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Date {}
+
 /// For PATCH fields: absent -> `None`, `null` -> `Some(None)`, a value -> `Some(Some(v))`.
 pub fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -115,6 +232,54 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(de).map(Some)
+}
+
+/// The one policy for a write that lost a race, for every resource: `attempt` reads the
+/// row, checks and writes it with `UPDATE … WHERE id AND version AND <scope>`, and answers
+/// `None` when no row matched because another transaction changed it in between. With
+/// `If-Match` (`expected`) that is a 412; without, the change is applied again on top of
+/// the other one (PostgreSQL's read-committed transactions can meet it), a few times.
+pub fn optimistic<T>(
+    expected: Option<i64>,
+    mut attempt: impl FnMut() -> Result<Option<T>, AppError>,
+) -> Result<T, AppError> {
+    for _ in 0..5 {
+        match attempt()? {
+            Some(done) => return Ok(done),
+            None if expected.is_some() => return Err(AppError::PreconditionFailed),
+            None => continue,
+        }
+    }
+    Err(AppError::Conflict("The record kept changing concurrently; try again.".into()))
+}
+
+/// Where a deletion moves what depended on the deleted record: another record's id, or
+/// `none`. Anything else in the query is a 400.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Nobody,
+    To(String),
+}
+
+impl Target {
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Target::Nobody => None,
+            Target::To(id) => Some(id),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Target, D::Error> {
+        let text = String::deserialize(de)?;
+        if text == "none" {
+            return Ok(Target::Nobody);
+        }
+        uuid::Uuid::parse_str(&text)
+            .map(|u| Target::To(u.to_string()))
+            .map_err(|_| serde::de::Error::custom("expected an id or `none`"))
+    }
 }
 
 /// Strong ETag of a versioned record.
@@ -153,7 +318,7 @@ pub fn created<T: Serialize>(location: String, body: &T) -> HttpResponse {
 }
 
 /// Paging parameters shared by every list.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page size, clamped to 1..200 (default 50).

@@ -65,6 +65,14 @@ text_enum! {
     DefaultContactAccess { Hidden = "hidden", Limited = "limited", View = "view", Edit = "edit" }
 }
 
+impl DefaultContactAccess {
+    /// The stored setting; an unknown or missing value fails closed (`hidden`), never open.
+    /// The database refuses unknown values too (CHECK constraint / triggers).
+    pub fn from_stored(text: &str) -> DefaultContactAccess {
+        DefaultContactAccess::parse(text).unwrap_or(DefaultContactAccess::Hidden)
+    }
+}
+
 impl Role {
     /// Owner and admin manage users, offices and settings and see every contact.
     pub fn is_manager(self) -> bool {

@@ -21,7 +21,7 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{Bool, HasSqlType, Integer, Text};
 
 use super::{Actor, DefaultContactAccess, Level, Role};
-use crate::db::schema::contacts;
+use crate::db::schema::{audit_log, contacts};
 use crate::db::MultiBackend;
 
 /// Whose view of the contacts a query takes.
@@ -63,12 +63,12 @@ impl Grants {
 
 impl ContactScope {
     pub fn of(actor: &Actor) -> Self {
-        Self::for_user(&actor.account_id, &actor.user_id, actor.role, actor.default_access, &actor.grants)
+        Self::new(&actor.account_id, &actor.user_id, actor.role, actor.default_access, &actor.grants)
     }
 
-    /// Another user's view, for `GET /v1/contacts/{id}/access?user_id=` (owner/admin):
-    /// `grants` are that user's `(office_id, level)` memberships.
-    pub fn for_user(
+    /// Another user's view (`access::Member`, loaded from the database for an actor of the
+    /// same account): `grants` are that user's `(office_id, level)` memberships.
+    pub(super) fn new(
         account_id: &str,
         user_id: &str,
         role: Role,
@@ -80,6 +80,18 @@ impl ContactScope {
             _ => Grants::default(),
         };
         ContactScope { account_id: account_id.into(), user_id: user_id.into(), role, default_access, grants }
+    }
+
+    /// The subject's level on one contact of the account; `hidden` when it is missing,
+    /// another account's or not visible.
+    pub fn level_on(&self, conn: &mut crate::db::DbConnection, contact_id: &str) -> QueryResult<Level> {
+        let rank: Option<i32> = self
+            .contacts()
+            .filter(contacts::id.eq(contact_id.to_owned()))
+            .select(self.level())
+            .first(conn)
+            .optional()?;
+        Ok(rank.map(Level::from_rank).unwrap_or(Level::Hidden))
     }
 
     pub fn account_id(&self) -> &str {
@@ -116,6 +128,24 @@ impl ContactScope {
     /// organizations that have at least one such contact.
     pub fn organization_in<C>(&self, column: C, min: Level) -> ContactIn<C> {
         ContactIn { column, select: "contacts.organization_id", inner: self.at_least(min) }
+    }
+
+    /// The audit entries the subject may read in lists (`/v1/audit`, `/v1/activity`; the
+    /// timeline later): the one rule for every entry about a contact or a record hanging
+    /// off it (deals, actions), which follows that contact at `view`. Entries about no
+    /// contact (users, offices, the account) pass; an entry of a contact type whose contact
+    /// is unknown does not. Owner and admin read the whole account's log.
+    pub fn audit_entries(&self) -> audit_log::BoxedQuery<'static, MultiBackend> {
+        let q = audit_log::table.filter(audit_log::account_id.eq(self.account_id.clone())).into_boxed();
+        if self.role.is_manager() {
+            return q;
+        }
+        q.filter(
+            audit_log::contact_id
+                .is_null()
+                .and(audit_log::entity_type.ne_all(crate::audit::CONTACT_ENTITIES))
+                .or(self.contact_in(audit_log::contact_id, Level::View)),
+        )
     }
 
     fn walk_visible<'b, DB>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()>

@@ -64,8 +64,7 @@ fn parse_list(text: &str) -> Vec<String> {
 impl AccountRow {
     pub fn settings(&self) -> AccountSettings {
         AccountSettings {
-            default_contact_access: DefaultContactAccess::parse(&self.default_contact_access)
-                .unwrap_or(DefaultContactAccess::Edit),
+            default_contact_access: DefaultContactAccess::from_stored(&self.default_contact_access),
             contact_statuses: parse_list(&self.contact_statuses),
             lead_sources: parse_list(&self.lead_sources),
             deal_stages: parse_list(&self.deal_stages),

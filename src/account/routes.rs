@@ -17,7 +17,7 @@ use crate::state::AppState;
 use crate::users::model::{UserRow, UserView};
 
 fn find(conn: &mut DbConnection, actor: &Actor) -> Result<AccountRow, AppError> {
-    accounts::table.filter(accounts::id.eq(&actor.account_id)).first(conn).optional()?.ok_or(AppError::NotFound)
+    accounts::table.filter(accounts::id.eq(actor.account_id())).first(conn).optional()?.ok_or(AppError::NotFound)
 }
 
 /// The caller's account and its settings (every member may read them).
@@ -128,13 +128,13 @@ pub async fn patch_account(
 )]
 #[delete("/account")]
 pub async fn delete_account(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, AppError> {
-    if actor.role != Role::Owner {
+    if actor.role() != Role::Owner {
         return Err(AppError::forbidden("Only the owner may delete the account."));
     }
-    let (account_id, user_id) = (actor.account_id.clone(), actor.user_id.clone());
+    let (account_id, user_id) = (actor.account_id().to_owned(), actor.user_id().to_owned());
     db::write(&state.pool, move |conn| {
         // Foreign keys cascade from accounts to every other table.
-        diesel::delete(accounts::table.filter(accounts::id.eq(&actor.account_id))).execute(conn)?;
+        diesel::delete(accounts::table.filter(accounts::id.eq(actor.account_id()))).execute(conn)?;
         Ok(())
     })
     .await?;
@@ -172,19 +172,19 @@ pub async fn transfer_ownership(
     actor: Actor,
     body: ValidJson<TransferOwnership>,
 ) -> Result<HttpResponse, AppError> {
-    if actor.role != Role::Owner {
+    if actor.role() != Role::Owner {
         return Err(AppError::forbidden("Only the owner may transfer ownership."));
     }
     let target_id = body.0.user_id.to_string();
     let out = db::write(&state.pool, move |conn| {
         let target = crate::users::queries::find(conn, &actor, &target_id)?;
-        if target.id == actor.user_id {
+        if target.id == actor.user_id() {
             return Err(AppError::field("user_id", "is already the owner"));
         }
         if !target.active {
             return Err(AppError::field("user_id", "must be an active user"));
         }
-        let old_owner = crate::users::queries::find(conn, &actor, &actor.user_id.clone())?;
+        let old_owner = crate::users::queries::find(conn, &actor, &actor.user_id().to_owned())?;
         let ctx = AuditCtx::from(&actor);
         let demote = |row: &UserRow, role: Role| UserRow { role: role.as_str().into(), ..row.clone() };
         let previous_owner = crate::users::queries::save(conn, &ctx, &old_owner, demote(&old_owner, Role::Admin))?;

@@ -2,17 +2,19 @@
 //! updated or completed by the assignee or with `edit`, deleted with `edit`.
 
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
+
+use crate::http::Date;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::access::{Actor, ContactScope, Level, Role};
+use crate::access::{Actor, ContactScope, Level, Member, Role};
 use crate::audit::{self, AuditCtx};
 use crate::auth::Caller;
-use crate::db::schema::{actions, contacts, users};
+use crate::db::schema::{actions, contacts};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
 use crate::http::{
@@ -49,7 +51,7 @@ pub struct ActionView {
     pub contact_id: String,
     pub assignee_id: Option<String>,
     pub text: String,
-    pub due_date: Option<NaiveDate>,
+    pub due_date: Option<Date>,
     pub status: ActionStatus,
     pub completed_at: Option<DateTime<Utc>>,
     #[serde(serialize_with = "crate::http::rfc3339")]
@@ -66,7 +68,7 @@ impl From<&ActionRow> for ActionView {
             contact_id: r.contact_id.clone(),
             assignee_id: r.assignee_id.clone(),
             text: r.text.clone(),
-            due_date: r.due_date.as_deref().and_then(|d| d.parse().ok()),
+            due_date: r.due_date.as_deref().and_then(Date::parse),
             status: if r.status == "done" { ActionStatus::Done } else { ActionStatus::Open },
             completed_at: r.completed_at.map(utc),
             created_at: utc(r.created_at),
@@ -85,7 +87,7 @@ pub struct NewAction {
     #[schema(min_length = 1, max_length = 2000)]
     #[validate(length(min = 1, max = 2000, message = "must be 1 to 2000 characters long"))]
     pub text: String,
-    pub due_date: Option<NaiveDate>,
+    pub due_date: Option<Date>,
 }
 
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
@@ -97,18 +99,18 @@ pub struct ActionPatch {
     pub text: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, format = Date)]
-    pub due_date: Option<Option<NaiveDate>>,
+    pub due_date: Option<Option<Date>>,
     pub status: Option<ActionStatus>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams, validator::Validate)]
 #[into_params(parameter_in = Query)]
 pub struct ActionFilter {
     pub contact_id: Option<Uuid>,
     pub assignee_id: Option<Uuid>,
     pub status: Option<ActionStatus>,
     /// Only actions due before this date.
-    pub due_before: Option<NaiveDate>,
+    pub due_before: Option<Date>,
 }
 
 fn status_text(s: ActionStatus) -> &'static str {
@@ -133,26 +135,14 @@ fn find(conn: &mut DbConnection, scope: &ContactScope, id: &str) -> Result<(Acti
 }
 
 /// SPEC §3: the assignee is an active user of the account, and a focused assignee must
-/// own the contact.
-fn check_assignee(conn: &mut DbConnection, account_id: &str, assignee: &str, contact_id: &str) -> Result<(), AppError> {
-    let user: Option<(String, bool)> = users::table
-        .filter(users::account_id.eq(account_id))
-        .filter(users::id.eq(assignee))
-        .select((users::role, users::active))
-        .first(conn)
-        .optional()?;
-    let Some((role, _)) = user.filter(|(_, active)| *active) else {
+/// own the contact (asked of the assignee's own scope: a focused user sees exactly the
+/// contacts they own).
+fn check_assignee(conn: &mut DbConnection, actor: &Actor, assignee: &str, contact_id: &str) -> Result<(), AppError> {
+    let Some(member) = Member::load(conn, actor, assignee)?.filter(|m| m.active) else {
         return Err(AppError::field("assignee_id", "must be an active user of this account"));
     };
-    if Role::parse(&role) == Some(Role::Focused) {
-        let owner: Option<Option<String>> =
-            contacts::table.filter(contacts::id.eq(contact_id)).select(contacts::owner_id).first(conn).optional()?;
-        if owner.flatten().as_deref() != Some(assignee) {
-            return Err(AppError::field(
-                "assignee_id",
-                "a focused user can only be assigned actions on contacts they own",
-            ));
-        }
+    if member.role == Role::Focused && member.level_on(conn, contact_id)? < Level::View {
+        return Err(AppError::field("assignee_id", "a focused user can only be assigned actions on contacts they own"));
     }
     Ok(())
 }
@@ -172,8 +162,8 @@ fn check_assignee(conn: &mut DbConnection, account_id: &str, assignee: &str, con
 pub async fn list_actions(
     state: web::Data<AppState>,
     caller: Caller,
-    filter: web::Query<ActionFilter>,
-    page: web::Query<PageParams>,
+    filter: crate::http::Query<ActionFilter>,
+    page: crate::http::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
     let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
     let f = filter.into_inner();
@@ -182,7 +172,7 @@ pub async fn list_actions(
         let scope = ContactScope::of(&actor);
         let filtered = || {
             let mut q = actions::table
-                .filter(actions::account_id.eq(actor.account_id.clone()))
+                .filter(actions::account_id.eq(actor.account_id().to_owned()))
                 .filter(scope.contact_in(actions::contact_id, Level::View))
                 .into_boxed();
             if let Some(v) = f.contact_id {
@@ -239,12 +229,12 @@ pub async fn create_action(
         if crate::deals::queries::contact_level(conn, &scope, &contact_id, "contact_id")? < Level::View {
             return Err(AppError::forbidden("Creating an action needs view access to the contact."));
         }
-        let assignee = input.assignee_id.map(|u| u.to_string()).unwrap_or_else(|| actor.user_id.clone());
-        check_assignee(conn, &actor.account_id, &assignee, &contact_id)?;
+        let assignee = input.assignee_id.map(|u| u.to_string()).unwrap_or_else(|| actor.user_id().to_owned());
+        check_assignee(conn, &actor, &assignee, &contact_id)?;
         let at = now();
         let row = ActionRow {
             id: new_id(),
-            account_id: actor.account_id.clone(),
+            account_id: actor.account_id().to_owned(),
             contact_id,
             assignee_id: Some(assignee),
             text: input.text,
@@ -290,48 +280,69 @@ pub async fn get_action(
     Ok(ok_with_etag(row.version, &ActionView::from(&row)))
 }
 
+/// Changes an action: the assignee, or edit on its contact. The rule is in the `UPDATE`
+/// itself (`WHERE id AND version AND <assignee or edit on the contact>`), so a grant lost
+/// between the read and the write changes nothing.
 fn change(
     conn: &mut DbConnection,
     actor: &Actor,
     id: &str,
     expected: Option<i64>,
-    apply: impl FnOnce(&mut ActionRow),
+    apply: impl Fn(&mut ActionRow),
 ) -> Result<ActionView, AppError> {
-    let (before, level) = find(conn, &ContactScope::of(actor), id)?;
-    if expected.is_some_and(|v| v != before.version) {
-        return Err(AppError::PreconditionFailed);
-    }
-    let is_assignee = before.assignee_id.as_deref() == Some(actor.user_id.as_str());
-    if !is_assignee && level < Level::Edit {
-        return Err(AppError::forbidden("Only the assignee or a user with edit access to the contact may change it."));
-    }
-    let mut next = before.clone();
-    apply(&mut next);
-    if next.assignee_id != before.assignee_id {
-        if let Some(a) = &next.assignee_id {
-            check_assignee(conn, &actor.account_id, a, &next.contact_id)?;
+    let scope = ContactScope::of(actor);
+    crate::http::optimistic(expected, || {
+        let (before, level) = find(conn, &scope, id)?;
+        if expected.is_some_and(|v| v != before.version) {
+            return Err(AppError::PreconditionFailed);
         }
-    }
-    next.version += 1;
-    next.updated_at = now();
-    let n =
-        diesel::update(actions::table.filter(actions::id.eq(&before.id)).filter(actions::version.eq(before.version)))
-            .set((
-                actions::assignee_id.eq(&next.assignee_id),
-                actions::text.eq(&next.text),
-                actions::due_date.eq(&next.due_date),
-                actions::status.eq(&next.status),
-                actions::completed_at.eq(next.completed_at),
-                actions::version.eq(next.version),
-                actions::updated_at.eq(next.updated_at),
-            ))
-            .execute(conn)?;
-    if n == 0 {
-        return Err(AppError::PreconditionFailed);
-    }
-    let (old, new) = (ActionView::from(&before), ActionView::from(&next));
-    audit::record(conn, &AuditCtx::from(actor), "action", &next.id, Some(&old), Some(&new))?;
-    Ok(new)
+        let is_assignee = before.assignee_id.as_deref() == Some(actor.user_id());
+        if !is_assignee && level < Level::Edit {
+            return Err(AppError::forbidden(
+                "Only the assignee or a user with edit access to the contact may change it.",
+            ));
+        }
+        let mut next = before.clone();
+        apply(&mut next);
+        if next.assignee_id != before.assignee_id {
+            if let Some(a) = &next.assignee_id {
+                check_assignee(conn, actor, a, &next.contact_id)?;
+            }
+        }
+        let unchanged = (&next.assignee_id, &next.text, &next.due_date, &next.status)
+            == (&before.assignee_id, &before.text, &before.due_date, &before.status);
+        if unchanged {
+            return Ok(Some(ActionView::from(&before)));
+        }
+        next.version += 1;
+        next.updated_at = now();
+        let may_change =
+            actions::assignee_id.eq(actor.user_id().to_owned()).or(scope.contact_in(actions::contact_id, Level::Edit));
+        let n = diesel::update(
+            actions::table
+                .filter(actions::id.eq(&before.id))
+                .filter(actions::account_id.eq(scope.account_id().to_owned()))
+                .filter(actions::version.eq(before.version))
+                .filter(scope.contact_in(actions::contact_id, Level::View))
+                .filter(may_change),
+        )
+        .set((
+            actions::assignee_id.eq(&next.assignee_id),
+            actions::text.eq(&next.text),
+            actions::due_date.eq(&next.due_date),
+            actions::status.eq(&next.status),
+            actions::completed_at.eq(next.completed_at),
+            actions::version.eq(next.version),
+            actions::updated_at.eq(next.updated_at),
+        ))
+        .execute(conn)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let (old, new) = (ActionView::from(&before), ActionView::from(&next));
+        audit::record(conn, &AuditCtx::from(actor), "action", &next.id, Some(&old), Some(&new))?;
+        Ok(Some(new))
+    })
 }
 
 fn set_status(row: &mut ActionRow, status: ActionStatus) {
@@ -377,8 +388,8 @@ pub async fn patch_action(
             if let Some(a) = p.assignee_id {
                 row.assignee_id = Some(a.to_string());
             }
-            if let Some(t) = p.text {
-                row.text = t;
+            if let Some(t) = &p.text {
+                row.text = t.clone();
             }
             if let Some(d) = p.due_date {
                 row.due_date = d.map(|d| d.to_string());
@@ -442,10 +453,17 @@ pub async fn delete_action(
         if level < Level::Edit {
             return Err(AppError::forbidden("Deleting an action needs edit access to its contact."));
         }
-        diesel::delete(
-            actions::table.filter(actions::id.eq(&row.id)).filter(scope.contact_in(actions::contact_id, Level::Edit)),
+        let n = diesel::delete(
+            actions::table
+                .filter(actions::id.eq(&row.id))
+                .filter(actions::account_id.eq(scope.account_id().to_owned()))
+                .filter(scope.contact_in(actions::contact_id, Level::Edit)),
         )
         .execute(conn)?;
+        if n == 0 {
+            // Gone, or out of reach, since it was read: nothing changed, nothing to audit.
+            return Err(AppError::NotFound);
+        }
         audit::record::<ActionView>(
             conn,
             &AuditCtx::from(&actor),
@@ -457,4 +475,53 @@ pub async fn delete_action(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// How many open actions of the scope (the whole account, for owner/admin) are assigned
+/// to `user_id`.
+pub fn count_open_assigned(conn: &mut DbConnection, scope: &ContactScope, user_id: &str) -> Result<i64, AppError> {
+    Ok(actions::table
+        .filter(actions::account_id.eq(scope.account_id().to_owned()))
+        .filter(scope.contact_in(actions::contact_id, Level::View))
+        .filter(actions::assignee_id.eq(user_id))
+        .filter(actions::status.eq("open"))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Assigns every action of `from` (open or done) to `to`, each with a new version and its
+/// own audit entry (SPEC §3: a deleted user's actions never change silently).
+pub fn move_assigned(conn: &mut DbConnection, actor: &Actor, from: &str, to: Option<&str>) -> Result<usize, AppError> {
+    let scope = ContactScope::of(actor);
+    let moved: Vec<(String, String)> = diesel::update(actions::table)
+        .filter(actions::account_id.eq(scope.account_id().to_owned()))
+        .filter(scope.contact_in(actions::contact_id, Level::Edit))
+        .filter(actions::assignee_id.eq(from))
+        .set((actions::assignee_id.eq(to), actions::version.eq(actions::version + 1), actions::updated_at.eq(now())))
+        .returning((actions::id, actions::contact_id))
+        .get_results(conn)?;
+    let rows: Vec<(String, Option<String>)> = moved.into_iter().map(|(id, c)| (id, Some(c))).collect();
+    audit::record_moves(conn, &AuditCtx::from(actor), "action", &rows, "assignee_id", Some(from), to)?;
+    Ok(rows.len())
+}
+
+/// Deletes the actions of a contact that is being deleted (the caller may delete the
+/// contact), each with its own audit entry.
+pub fn delete_for_contact(conn: &mut DbConnection, actor: &Actor, contact_id: &str) -> Result<(), AppError> {
+    let scope = ContactScope::of(actor);
+    let rows: Vec<ActionRow> = diesel::delete(
+        actions::table
+            .filter(actions::account_id.eq(scope.account_id().to_owned()))
+            .filter(actions::contact_id.eq(contact_id))
+            .filter(scope.contact_in(actions::contact_id, Level::Edit)),
+    )
+    .returning(actions::all_columns)
+    .get_results(conn)?;
+    let ctx = AuditCtx::from(actor);
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in &rows {
+        entries.extend(audit::entry::<ActionView>(&ctx, "action", &row.id, Some(&ActionView::from(row)), None)?);
+    }
+    crate::db::insert_batch!(conn, crate::db::schema::audit_log::table, &entries)?;
+    Ok(())
 }

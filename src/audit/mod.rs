@@ -14,6 +14,11 @@ use crate::db::DbConnection;
 use crate::error::AppError;
 use crate::http::{new_id, now, utc};
 
+/// Entity types whose entries are about a contact: their visibility is the contact's
+/// (`ContactScope::audit_visible`), and without a known contact they are hidden from
+/// non-managers.
+pub const CONTACT_ENTITIES: &[&str] = &["contact", "deal", "action"];
+
 /// Fields that change on every write and say nothing about what the caller changed.
 const IGNORED: &[&str] = &["updated_at", "version", "access"];
 
@@ -36,6 +41,9 @@ pub struct AuditRow {
     pub entity_id: String,
     pub changes: String,
     pub created_at: chrono::NaiveDateTime,
+    /// The contact the entry is about: a contact's own entries and those of the records
+    /// that hang off it (deals, actions). Audit visibility follows this contact.
+    pub contact_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -80,7 +88,7 @@ pub struct AuditCtx {
 
 impl From<&crate::access::Actor> for AuditCtx {
     fn from(a: &crate::access::Actor) -> Self {
-        AuditCtx { account_id: a.account_id.clone(), actor_id: Some(a.user_id.clone()) }
+        AuditCtx { account_id: a.account_id().to_owned(), actor_id: Some(a.user_id().to_owned()) }
     }
 }
 
@@ -129,7 +137,20 @@ pub fn entry<T: Serialize>(
     let before = to_value(before).map_err(|e| AppError::Internal(e.to_string()))?;
     let after = to_value(after).map_err(|e| AppError::Internal(e.to_string()))?;
     let changes = diff(before.as_ref(), after.as_ref());
-    Ok(entry_of_changes(ctx, entity_type, entity_id, action_of(&before, &after), changes))
+    let contact_id = if entity_type == "contact" {
+        Some(entity_id.to_owned())
+    } else {
+        // A deal or action names its contact; after a move, the new one.
+        [&after, &before]
+            .into_iter()
+            .flatten()
+            .find_map(|v| v.get("contact_id").and_then(Value::as_str).map(str::to_owned))
+    };
+    let mut row = entry_of_changes(ctx, entity_type, entity_id, action_of(&before, &after), changes);
+    if let Some(r) = row.as_mut() {
+        r.contact_id = contact_id;
+    }
+    Ok(row)
 }
 
 fn action_of(before: &Option<Value>, after: &Option<Value>) -> AuditAction {
@@ -150,6 +171,32 @@ pub fn record_changes(
     changes: Map<String, Value>,
 ) -> Result<(), AppError> {
     insert(conn, entry_of_changes(ctx, entity_type, entity_id, action, changes))
+}
+
+/// One `update` entry per moved row: `field` went from `old` to `new` on each of `rows`
+/// (`(entity id, its contact)`), written in multi-row statements. For deletions that move
+/// what depended on the deleted record (SPEC §3: every moved row audited).
+pub fn record_moves(
+    conn: &mut DbConnection,
+    ctx: &AuditCtx,
+    entity_type: &str,
+    rows: &[(String, Option<String>)],
+    field: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+) -> Result<(), AppError> {
+    let mut changes = Map::new();
+    changes.insert(field.to_owned(), serde_json::json!({ "old": old, "new": new }));
+    let entries: Vec<AuditRow> = rows
+        .iter()
+        .filter_map(|(id, contact_id)| {
+            let mut row = entry_of_changes(ctx, entity_type, id, AuditAction::Update, changes.clone())?;
+            row.contact_id = contact_id.clone();
+            Some(row)
+        })
+        .collect();
+    crate::db::insert_batch!(conn, audit_log::table, &entries)?;
+    Ok(())
 }
 
 fn entry_of_changes(
@@ -176,6 +223,7 @@ fn entry_of_changes(
         entity_id: entity_id.into(),
         changes: Value::Object(changes).to_string(),
         created_at: now(),
+        contact_id: None,
     })
 }
 

@@ -6,26 +6,30 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{AuditEntry, AuditRow};
-use crate::access::{Actor, ContactScope, Level, Privilege, Role};
+use crate::access::{Actor, ContactScope, Privilege, Role};
 use crate::auth::Caller;
-use crate::db::schema::{actions, audit_log, deals};
+use crate::db::schema::audit_log;
 use crate::db::{self};
 use crate::error::AppError;
 use crate::http::{page_by_id, Page, PageParams};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams, validator::Validate)]
 #[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     /// Only entries about this kind of entity (`user`, `office`, `account`, …).
+    #[param(max_length = 50)]
+    #[validate(length(max = 50, message = "must be at most 50 characters long"))]
     pub entity_type: Option<String>,
     /// Only entries about this entity.
+    #[param(max_length = 100)]
+    #[validate(length(max = 100, message = "must be at most 100 characters long"))]
     pub entity_id: Option<String>,
 }
 
 /// The audit log, newest first. Owner and admin see every entry of the account; everyone
-/// else sees only the entries they caused, and of those about contacts only the ones
-/// about contacts they can still see at `view` or above.
+/// else sees only the entries they caused, and of those about a contact or its deals and
+/// actions only the ones whose contact they can still see at `view` or above.
 #[utoipa::path(
     tag = "audit",
     params(PageParams, AuditFilter),
@@ -40,8 +44,8 @@ pub struct AuditFilter {
 pub async fn list_audit(
     state: web::Data<AppState>,
     caller: Caller,
-    page: web::Query<PageParams>,
-    filter: web::Query<AuditFilter>,
+    page: crate::http::Query<PageParams>,
+    filter: crate::http::Query<AuditFilter>,
 ) -> Result<HttpResponse, AppError> {
     let limit = page.limit();
     let after = page.after_id()?;
@@ -49,13 +53,12 @@ pub async fn list_audit(
     let filter = filter.into_inner();
     let result = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
+        let scope = ContactScope::of(&actor);
         let scoped = || {
-            let mut q = audit_log::table.filter(audit_log::account_id.eq(actor.account_id.clone())).into_boxed();
+            let mut q = scope.audit_entries();
             if !actor.is_manager() {
-                // Their own entries, and of those about contacts only the ones they still see.
-                let seen = ContactScope::of(&actor).contact_in(audit_log::entity_id, Level::View);
-                q = q.filter(audit_log::actor_id.eq(actor.user_id.clone()));
-                q = q.filter(audit_log::entity_type.ne("contact").or(seen));
+                // Their own entries, of those they may still read.
+                q = q.filter(audit_log::actor_id.eq(actor.user_id().to_owned()));
             }
             if let Some(t) = &filter.entity_type {
                 q = q.filter(audit_log::entity_type.eq(t.clone()));
@@ -97,10 +100,10 @@ pub async fn list_audit(
 pub async fn activity(
     state: web::Data<AppState>,
     actor: Actor,
-    page: web::Query<PageParams>,
-    filter: web::Query<AuditFilter>,
+    page: crate::http::Query<PageParams>,
+    filter: crate::http::Query<AuditFilter>,
 ) -> Result<HttpResponse, AppError> {
-    if actor.role == Role::Focused || !actor.has(Privilege::ViewActivity) {
+    if actor.role() == Role::Focused || !actor.has(Privilege::ViewActivity) {
         return Err(AppError::forbidden("The activity stream needs the view_activity privilege."));
     }
     let limit = page.limit();
@@ -108,24 +111,9 @@ pub async fn activity(
     let with_total = page.with_total.unwrap_or(false);
     let filter = filter.into_inner();
     let result = db::run(&state.pool, move |conn| {
+        let scope = ContactScope::of(&actor);
         let scoped = || {
-            let mut q = audit_log::table.filter(audit_log::account_id.eq(actor.account_id.clone())).into_boxed();
-            if !actor.is_manager() {
-                let scope = ContactScope::of(&actor);
-                let deals_seen =
-                    deals::table.filter(scope.contact_in(deals::contact_id, Level::View)).select(deals::id);
-                let actions_seen =
-                    actions::table.filter(scope.contact_in(actions::contact_id, Level::View)).select(actions::id);
-                q = q.filter(
-                    audit_log::entity_type
-                        .ne_all(["contact", "deal", "action"])
-                        .or(audit_log::entity_type
-                            .eq("contact")
-                            .and(scope.contact_in(audit_log::entity_id, Level::View)))
-                        .or(audit_log::entity_type.eq("deal").and(audit_log::entity_id.eq_any(deals_seen)))
-                        .or(audit_log::entity_type.eq("action").and(audit_log::entity_id.eq_any(actions_seen))),
-                );
-            }
+            let mut q = scope.audit_entries();
             if let Some(t) = &filter.entity_type {
                 q = q.filter(audit_log::entity_type.eq(t.clone()));
             }

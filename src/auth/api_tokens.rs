@@ -55,7 +55,7 @@ fn view((id, name, prefix, expires_at, created_at): TokenRow) -> ApiTokenView {
 }
 
 fn forbid_focused(actor: &Actor) -> Result<(), AppError> {
-    if actor.role == Role::Focused {
+    if actor.role() == Role::Focused {
         return Err(AppError::forbidden("Focused users cannot use personal API tokens."));
     }
     Ok(())
@@ -99,8 +99,8 @@ pub async fn create_api_token(
         diesel::insert_into(at::table)
             .values((
                 at::id.eq(&row.0),
-                at::account_id.eq(&actor.account_id),
-                at::user_id.eq(&actor.user_id),
+                at::account_id.eq(actor.account_id()),
+                at::user_id.eq(actor.user_id()),
                 at::name.eq(&row.1),
                 at::token_hash.eq(&digest),
                 at::prefix.eq(&row.2),
@@ -129,8 +129,8 @@ pub async fn list_api_tokens(state: web::Data<AppState>, actor: Actor) -> Result
     forbid_focused(&actor)?;
     let list = db::run(&state.pool, move |conn| {
         let rows: Vec<TokenRow> = at::table
-            .filter(at::account_id.eq(&actor.account_id))
-            .filter(at::user_id.eq(&actor.user_id))
+            .filter(at::account_id.eq(actor.account_id()))
+            .filter(at::user_id.eq(actor.user_id()))
             .select((at::id, at::name, at::prefix, at::expires_at, at::created_at))
             .order(at::id.asc())
             .load(conn)?;
@@ -162,8 +162,8 @@ pub async fn delete_api_token(
         Ok(diesel::delete(
             at::table
                 .filter(at::id.eq(&id))
-                .filter(at::user_id.eq(&actor.user_id))
-                .filter(at::account_id.eq(&actor.account_id)),
+                .filter(at::user_id.eq(actor.user_id()))
+                .filter(at::account_id.eq(actor.account_id())),
         )
         .execute(conn)?)
     })

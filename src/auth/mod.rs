@@ -158,13 +158,13 @@ fn load_actor(conn: &mut DbConnection, credential: Credential) -> Result<Actor, 
     if via_api_token && role == Role::Focused {
         return Err(unauthorized());
     }
-    Ok(Actor {
+    Ok(Actor::authenticated(
         user_id,
         account_id,
         role,
-        privileges: Privileges(privileges),
-        default_access: DefaultContactAccess::parse(&default_access).unwrap_or(DefaultContactAccess::Edit),
+        Privileges(privileges),
+        DefaultContactAccess::from_stored(&default_access),
         via_api_token,
         grants,
-    })
+    ))
 }

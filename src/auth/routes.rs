@@ -233,6 +233,6 @@ pub async fn logout(
     body: ValidJson<RefreshIn>,
 ) -> Result<HttpResponse, AppError> {
     let presented = body.0.refresh_token;
-    db::write(&state.pool, move |conn| sessions::revoke_for_user(conn, &actor.user_id, &presented)).await?;
+    db::write(&state.pool, move |conn| sessions::revoke_for_user(conn, actor.user_id(), &presented)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

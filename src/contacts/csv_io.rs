@@ -83,6 +83,11 @@ fn to_input(columns: &[String], record: &csv::StringRecord) -> Result<NewContact
     let mut errors = FieldErrors::new();
     let mut input = NewContact::default();
     for (name, raw) in columns.iter().zip(record.iter()) {
+        // PostgreSQL text cannot hold NUL: that cell's row fails, on every backend alike.
+        if raw.contains('\0') {
+            errors.insert(name.clone(), vec!["must not contain NUL characters".into()]);
+            continue;
+        }
         let value = raw.trim();
         let opt = || (!value.is_empty()).then(|| value.to_owned());
         let mut uuid = |field: &str| -> Option<uuid::Uuid> {
@@ -189,7 +194,8 @@ fn emails(body: &[u8], columns: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for record in reader(body).records() {
         match record {
-            Ok(r) => out.extend(r.get(at).map(str::trim).filter(|e| !e.is_empty()).map(str::to_lowercase)),
+            Ok(r) => out
+                .extend(r.get(at).map(str::trim).filter(|e| !e.is_empty() && !e.contains('\0')).map(str::to_lowercase)),
             Err(e) if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) => {}
             Err(_) => break,
         }
@@ -217,7 +223,7 @@ fn import(conn: &mut DbConnection, actor: &Actor, body: &[u8]) -> Result<ImportR
             .load(conn)?;
         existing.extend(found.into_iter().filter_map(|(e, id)| e.map(|e| (e, id))));
     }
-    let settings = queries::account_settings(conn, &actor.account_id)?;
+    let settings = queries::account_settings(conn, actor.account_id())?;
     let mut refs = RefCache::default();
     let mut in_file: HashMap<String, u64> = HashMap::new();
     let mut result = ImportResult { created: 0, failed: Vec::new() };
@@ -381,7 +387,7 @@ fn export_batch(
 pub async fn export_contacts(
     state: web::Data<AppState>,
     actor: Actor,
-    filter: web::Query<ContactFilter>,
+    filter: crate::http::Query<ContactFilter>,
 ) -> Result<HttpResponse, AppError> {
     if !actor.has(Privilege::Export) {
         return Err(AppError::forbidden("Exporting contacts needs the export privilege."));

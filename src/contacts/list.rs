@@ -15,13 +15,19 @@ use crate::db::{DbConnection, MultiBackend, Opaque};
 use crate::error::AppError;
 
 /// Filters shared by the list and the export.
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams, validator::Validate)]
 #[into_params(parameter_in = Query)]
 pub struct ContactFilter {
     /// Case-insensitive substring of first name, last name, email or phone; `%`, `_` and
     /// `\` match themselves.
+    #[param(max_length = 200)]
+    #[validate(length(max = 200, message = "must be at most 200 characters long"))]
     pub q: Option<String>,
+    #[param(max_length = 50)]
+    #[validate(length(max = 50, message = "must be at most 50 characters long"))]
     pub status: Option<String>,
+    #[param(max_length = 50)]
+    #[validate(length(max = 50, message = "must be at most 50 characters long"))]
     pub tag: Option<String>,
     pub owner_id: Option<uuid::Uuid>,
     pub office_id: Option<uuid::Uuid>,

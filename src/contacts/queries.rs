@@ -181,7 +181,7 @@ fn check_references(
 /// SPEC §2: only the owner/admin, or the contact's owner holding `own_private_contacts`,
 /// may make a contact private (or public again).
 fn may_set_private(actor: &Actor, owner_id: Option<&str>) -> bool {
-    actor.is_manager() || (owner_id == Some(actor.user_id.as_str()) && actor.has(Privilege::OwnPrivateContacts))
+    actor.is_manager() || (owner_id == Some(actor.user_id()) && actor.has(Privilege::OwnPrivateContacts))
 }
 
 fn audit_view(row: &ContactRow, tags: &[String]) -> ContactView {
@@ -191,7 +191,7 @@ fn audit_view(row: &ContactRow, tags: &[String]) -> ContactView {
 /// Creates a contact for `actor` in the current transaction and returns it as the actor
 /// sees it afterwards.
 pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewContact) -> Result<ContactOut, AppError> {
-    let settings = account_settings(conn, &actor.account_id)?;
+    let settings = account_settings(conn, actor.account_id())?;
     let row = prepare(conn, actor, input, &settings, &mut RefCache::default())?;
     insert_all(conn, actor, std::slice::from_ref(&row))?;
     let scope = ContactScope::of(actor);
@@ -209,10 +209,10 @@ pub fn prepare(
     settings: &AccountSettings,
     refs: &mut RefCache,
 ) -> Result<ContactRow, AppError> {
-    let owner_id = match (actor.role, input.owner_id) {
+    let owner_id = match (actor.role(), input.owner_id) {
         // A focused user's new contact is always their own.
-        (Role::Focused, _) => Some(actor.user_id.clone()),
-        (_, None) => Some(actor.user_id.clone()),
+        (Role::Focused, _) => Some(actor.user_id().to_owned()),
+        (_, None) => Some(actor.user_id().to_owned()),
         (_, Some(owner)) => owner.map(|u| u.to_string()),
     };
     if input.private && !may_set_private(actor, owner_id.as_deref()) {
@@ -223,7 +223,7 @@ pub fn prepare(
     let at = now();
     let mut row = ContactRow {
         id: new_id(),
-        account_id: actor.account_id.clone(),
+        account_id: actor.account_id().to_owned(),
         first_name: input.first_name.trim().to_owned(),
         last_name: input.last_name.trim().to_owned(),
         email: input.email.map(|e| e.trim().to_owned()),
@@ -242,7 +242,7 @@ pub fn prepare(
         tags: ContactRow::encode_tags(&normalise_tags(&input.tags)),
     };
     row.search_text = row.compute_search_text();
-    check_references(conn, &actor.account_id, settings, &row, refs)?;
+    check_references(conn, actor.account_id(), settings, &row, refs)?;
     Ok(row)
 }
 
@@ -251,7 +251,7 @@ pub fn prepare(
 /// 50,000 statements before).
 /// A focused actor's rows first tell the owners of other contacts with the same email.
 pub fn insert_all(conn: &mut DbConnection, actor: &Actor, rows: &[ContactRow]) -> Result<(), AppError> {
-    if actor.role == Role::Focused {
+    if actor.role() == Role::Focused {
         notify_duplicate_emails(conn, actor, rows)?;
     }
     let ctx = AuditCtx::from(actor);
@@ -284,18 +284,18 @@ fn notify_duplicate_emails(conn: &mut DbConnection, actor: &Actor, rows: &[Conta
     let at = now();
     for chunk in emails.chunks(500) {
         let others: Vec<(Option<String>, String, Option<String>)> = contacts::table
-            .filter(contacts::account_id.eq(&actor.account_id))
+            .filter(contacts::account_id.eq(actor.account_id()))
             .filter(lower(contacts::email).eq_any(chunk.iter().map(|e| Some((*e).clone())).collect::<Vec<_>>()))
             .select((lower(contacts::email), contacts::id, contacts::owner_id))
             .load(conn)?;
         let notes: Vec<_> = others
             .into_iter()
             .filter_map(|(email, contact_id, owner)| {
-                let owner = owner.filter(|o| *o != actor.user_id)?;
+                let owner = owner.filter(|o| *o != actor.user_id())?;
                 let email = written.get(&email?)?;
                 Some((
                     notifications::id.eq(new_id()),
-                    notifications::account_id.eq(actor.account_id.clone()),
+                    notifications::account_id.eq(actor.account_id().to_owned()),
                     notifications::user_id.eq(owner),
                     notifications::kind.eq("duplicate_email"),
                     notifications::message.eq(format!(
@@ -324,14 +324,7 @@ pub fn update(
     patch: ContactPatch,
     expected_version: Option<i64>,
 ) -> Result<ContactOut, AppError> {
-    for _ in 0..5 {
-        match try_update(conn, actor, scope, id, patch.clone(), expected_version)? {
-            Some(out) => return Ok(out),
-            None if expected_version.is_some() => return Err(AppError::PreconditionFailed),
-            None => continue,
-        }
-    }
-    Err(AppError::Conflict("The contact kept changing concurrently; try again.".into()))
+    crate::http::optimistic(expected_version, || try_update(conn, actor, scope, id, patch.clone(), expected_version))
 }
 
 /// One attempt; `None` when another transaction changed the row after it was read.
@@ -390,7 +383,7 @@ fn try_update(
         }
         next.private = v;
     }
-    let settings = account_settings(conn, &actor.account_id)?;
+    let settings = account_settings(conn, actor.account_id())?;
     // Only what changed is checked against the account: a status retired from the
     // settings does not block editing the phone number.
     let mut check = next.clone();
@@ -403,7 +396,7 @@ fn try_update(
     if check.owner_id == before.owner_id {
         check.owner_id = None;
     }
-    check_references(conn, &actor.account_id, &settings, &check, &mut RefCache::default())?;
+    check_references(conn, actor.account_id(), &settings, &check, &mut RefCache::default())?;
     next.search_text = next.compute_search_text();
     next.version = before.version + 1;
     next.updated_at = now();
@@ -465,9 +458,17 @@ fn next_equals(a: &ContactRow, b: &ContactRow) -> bool {
 }
 
 /// SPEC §1: owner/admin delete any contact, a focused user their own, a user none.
-pub fn delete(conn: &mut DbConnection, actor: &Actor, scope: &ContactScope, id: &str) -> Result<(), AppError> {
+/// `dependents` deletes what hangs off the contact (deals, actions), each with its own
+/// audit entry, once the caller is known to be allowed, before the contact itself goes.
+pub fn delete(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    scope: &ContactScope,
+    id: &str,
+    dependents: impl FnOnce(&mut DbConnection, &str) -> Result<(), AppError>,
+) -> Result<(), AppError> {
     let (before, level) = find(conn, scope, id)?;
-    let allowed = match actor.role {
+    let allowed = match actor.role() {
         Role::Owner | Role::Admin => true,
         Role::Focused => level >= Level::Edit,
         Role::User => false,
@@ -476,6 +477,7 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, scope: &ContactScope, id: 
         return Err(AppError::forbidden("Your role may not delete this contact."));
     }
     let tags = before.tag_list();
+    dependents(conn, &before.id)?;
     let deleted =
         diesel::delete(contacts::table.filter(contacts::id.eq(&before.id)).filter(scope.at_least(Level::Edit)))
             .execute(conn)?;
@@ -483,4 +485,77 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, scope: &ContactScope, id: 
         return Err(AppError::NotFound);
     }
     audit::record(conn, &AuditCtx::from(actor), "contact", &before.id, Some(&audit_view(&before, &tags)), None)
+}
+
+/// A contact column that points at another record, moved when that record is deleted.
+#[derive(Debug, Clone, Copy)]
+pub enum ContactLink {
+    Owner,
+    Office,
+    Organization,
+}
+
+impl ContactLink {
+    pub fn field(self) -> &'static str {
+        match self {
+            ContactLink::Owner => "owner_id",
+            ContactLink::Office => "office_id",
+            ContactLink::Organization => "organization_id",
+        }
+    }
+}
+
+/// How many contacts of the account point at `id` through `link`. Called by owner/admin
+/// for a deletion, whose scope is the whole account.
+pub fn count_linked(
+    conn: &mut DbConnection,
+    scope: &ContactScope,
+    link: ContactLink,
+    id: &str,
+) -> Result<i64, AppError> {
+    let q = scope.contacts();
+    let q = match link {
+        ContactLink::Owner => q.filter(contacts::owner_id.eq(id.to_owned())),
+        ContactLink::Office => q.filter(contacts::office_id.eq(id.to_owned())),
+        ContactLink::Organization => q.filter(contacts::organization_id.eq(id.to_owned())),
+    };
+    Ok(q.count().get_result(conn)?)
+}
+
+/// Points every contact that points at `from` through `link` at `to` instead, in one
+/// `UPDATE … WHERE <scope at edit>`, each with a new version and its own audit entry (a
+/// deletion never moves a contact silently; SPEC §3). Returns how many moved.
+pub fn move_linked(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    link: ContactLink,
+    from: &str,
+    to: Option<&str>,
+) -> Result<usize, AppError> {
+    let scope = ContactScope::of(actor);
+    let at = now();
+    let bump = (contacts::version.eq(contacts::version + 1), contacts::updated_at.eq(at));
+    let moved: Vec<String> = match link {
+        ContactLink::Owner => diesel::update(contacts::table)
+            .filter(scope.at_least(Level::Edit))
+            .filter(contacts::owner_id.eq(from))
+            .set((contacts::owner_id.eq(to), bump))
+            .returning(contacts::id)
+            .get_results(conn)?,
+        ContactLink::Office => diesel::update(contacts::table)
+            .filter(scope.at_least(Level::Edit))
+            .filter(contacts::office_id.eq(from))
+            .set((contacts::office_id.eq(to), bump))
+            .returning(contacts::id)
+            .get_results(conn)?,
+        ContactLink::Organization => diesel::update(contacts::table)
+            .filter(scope.at_least(Level::Edit))
+            .filter(contacts::organization_id.eq(from))
+            .set((contacts::organization_id.eq(to), bump))
+            .returning(contacts::id)
+            .get_results(conn)?,
+    };
+    let rows: Vec<(String, Option<String>)> = moved.into_iter().map(|id| (id.clone(), Some(id))).collect();
+    audit::record_moves(conn, &AuditCtx::from(actor), "contact", &rows, link.field(), Some(from), to)?;
+    Ok(rows.len())
 }

@@ -9,11 +9,11 @@ use uuid::Uuid;
 use super::list::{self, ContactFilter, ContactPage};
 use super::model::*;
 use super::queries;
-use crate::access::model::{Reason, UserFacts};
-use crate::access::{Actor, ContactScope, Level, OfficePermission, Privilege};
+use crate::access::model::Reason;
+use crate::access::{Actor, ContactScope, Level, Member, Privilege};
 use crate::audit::{AuditEntry, AuditRow};
 use crate::auth::Caller;
-use crate::db::schema::{audit_log, contacts, office_memberships as om, organizations};
+use crate::db::schema::{audit_log, organizations};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
 use crate::http::{etag, if_match, page_by_id, Page, PageParams, ValidJson};
@@ -44,8 +44,8 @@ fn respond(status: actix_web::http::StatusCode, contact: &ContactOut) -> HttpRes
 pub async fn list_contacts(
     state: web::Data<AppState>,
     caller: Caller,
-    filter: web::Query<ContactFilter>,
-    page: web::Query<PageParams>,
+    filter: crate::http::Query<ContactFilter>,
+    page: crate::http::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
     let (filter, page) = (filter.into_inner(), page.into_inner());
     let limit = page.limit();
@@ -164,7 +164,8 @@ pub async fn patch_contact(
     Ok(respond(actix_web::http::StatusCode::OK, &out))
 }
 
-/// Deletes a contact: owner/admin any, a focused user their own, a user none.
+/// Deletes a contact: owner/admin any, a focused user their own, a user none. Its deals
+/// (with their items) and actions are deleted with it, each with its own audit entry.
 #[utoipa::path(
     tag = "contacts",
     params(("id" = Uuid, Path)),
@@ -183,7 +184,13 @@ pub async fn delete_contact(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner().to_string();
-    db::write(&state.pool, move |conn| queries::delete(conn, &actor, &ContactScope::of(&actor), &id)).await?;
+    db::write(&state.pool, move |conn| {
+        queries::delete(conn, &actor, &ContactScope::of(&actor), &id, |conn, contact_id| {
+            crate::deals::queries::delete_for_contact(conn, &actor, contact_id)?;
+            crate::actions::delete_for_contact(conn, &actor, contact_id)
+        })
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -205,7 +212,7 @@ pub async fn contact_history(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<Uuid>,
-    page: web::Query<PageParams>,
+    page: crate::http::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner().to_string();
     let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
@@ -217,7 +224,7 @@ pub async fn contact_history(
         }
         let scoped = || {
             audit_log::table
-                .filter(audit_log::account_id.eq(actor.account_id.clone()))
+                .filter(audit_log::account_id.eq(actor.account_id().to_owned()))
                 .filter(audit_log::entity_type.eq("contact"))
                 .filter(audit_log::entity_id.eq(row.id.clone()))
                 .into_boxed()
@@ -234,7 +241,7 @@ pub async fn contact_history(
     Ok(HttpResponse::Ok().json(out))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams, validator::Validate)]
 #[into_params(parameter_in = Query)]
 pub struct AccessQuery {
     /// Explain another user's level (owner/admin only).
@@ -258,37 +265,20 @@ fn explain(
     user_id: Option<String>,
 ) -> Result<AccessExplanation, AppError> {
     let (row, caller_level) = queries::find(conn, &ContactScope::of(actor), contact_id)?;
-    let subject = match user_id {
-        Some(u) if u != actor.user_id => {
+    let subject_id = match user_id {
+        Some(u) if u != actor.user_id() => {
             if !actor.is_manager() {
                 return Err(AppError::forbidden("Only the owner or an admin may explain another user's access."));
             }
-            crate::users::queries::find(conn, actor, &u)?
+            u
         }
-        _ => crate::users::queries::find(conn, actor, &actor.user_id.clone())?,
+        _ => actor.user_id().to_owned(),
     };
-    let role = subject.role();
-    let memberships: Vec<(String, i32)> =
-        om::table.filter(om::user_id.eq(&subject.id)).select((om::office_id, om::level)).load(conn)?;
+    let subject = Member::load(conn, actor, &subject_id)?.ok_or(AppError::NotFound)?;
     // The level every other endpoint uses comes from the SQL fragment ...
-    let level = if subject.id == actor.user_id {
-        caller_level
-    } else {
-        let scope = ContactScope::for_user(&actor.account_id, &subject.id, role, actor.default_access, &memberships);
-        let rank: i32 = contacts::table
-            .filter(contacts::account_id.eq(&actor.account_id))
-            .filter(contacts::id.eq(&row.id))
-            .select(scope.level())
-            .first(conn)?;
-        Level::from_rank(rank)
-    };
+    let level = if subject.id == actor.user_id() { caller_level } else { subject.level_on(conn, &row.id)? };
     // ... and the reasons from the reference model, which must agree with it.
-    let facts = UserFacts {
-        id: subject.id.clone(),
-        role,
-        default_access: actor.default_access,
-        offices: memberships.into_iter().map(|(o, l)| (o, OfficePermission::from_level(l))).collect(),
-    };
+    let facts = subject.facts;
     let (model_level, reasons) = crate::access::model::explain(&facts, &row.facts());
     if model_level != level {
         tracing::error!(contact_id, user_id = subject.id, ?level, ?model_level, "access model and SQL disagree");
@@ -316,7 +306,7 @@ pub async fn contact_access(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<Uuid>,
-    query: web::Query<AccessQuery>,
+    query: crate::http::Query<AccessQuery>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner().to_string();
     let user_id = query.user_id.map(|u| u.to_string());

@@ -89,6 +89,7 @@ diesel::table! {
         entity_id -> Text,
         changes -> Text,
         created_at -> Timestamp,
+        contact_id -> Nullable<Text>,
     }
 }
 

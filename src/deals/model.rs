@@ -1,6 +1,8 @@
 //! Deal rows and API shapes.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
+
+use crate::http::Date;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,7 +12,7 @@ use crate::access::Level;
 use crate::db::schema::{deal_items, deals};
 use crate::http::{double_option, utc};
 
-#[derive(Debug, Clone, Queryable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Insertable)]
 #[diesel(table_name = deals)]
 pub struct DealRow {
     pub id: String,
@@ -94,7 +96,7 @@ pub struct DealView {
     pub currency: String,
     pub stage: String,
     pub status: DealStatus,
-    pub expected_close_date: Option<NaiveDate>,
+    pub expected_close_date: Option<Date>,
     pub owner_id: Option<String>,
     pub items: Vec<DealItem>,
     /// The caller's access level on the deal's contact.
@@ -117,7 +119,7 @@ impl DealView {
             currency: row.currency.clone(),
             stage: row.stage.clone(),
             status: DealStatus::parse(&row.status),
-            expected_close_date: row.expected_close_date.as_deref().and_then(|d| d.parse().ok()),
+            expected_close_date: row.expected_close_date.as_deref().and_then(Date::parse),
             owner_id: row.owner_id.clone(),
             items,
             access,
@@ -157,14 +159,14 @@ pub struct NewDeal {
     pub currency: String,
     pub stage: Option<String>,
     pub status: Option<DealStatus>,
-    pub expected_close_date: Option<NaiveDate>,
+    pub expected_close_date: Option<Date>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub owner_id: Option<Option<uuid::Uuid>>,
 }
 
 /// Body of `PATCH /v1/deals/{id}`: absent fields stay, `null` clears a nullable field.
-#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DealPatch {
     /// Moves the deal to another contact (needs edit on both).
@@ -186,7 +188,7 @@ pub struct DealPatch {
     pub status: Option<DealStatus>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, format = Date)]
-    pub expected_close_date: Option<Option<NaiveDate>>,
+    pub expected_close_date: Option<Option<Date>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub owner_id: Option<Option<uuid::Uuid>>,
@@ -230,12 +232,18 @@ pub struct PipelineRow {
     pub stage: String,
     pub currency: String,
     pub count: i64,
-    /// Sum of `amount`, minor units.
-    pub amount: i64,
+    /// Sum of `amount`, minor units; may exceed 64 bits for a big pipeline (it is exact).
+    #[schema(schema_with = exact_integer)]
+    pub amount: i128,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Pipeline {
     /// In the order of the account's `deal_stages`, then currency.
     pub stages: Vec<PipelineRow>,
+}
+
+/// An integer of any size (JSON numbers have no width; the document promises no 64-bit bound).
+fn exact_integer() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::Integer).build()
 }

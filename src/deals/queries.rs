@@ -86,15 +86,15 @@ pub fn contact_level(
 }
 
 fn check_fields(conn: &mut DbConnection, actor: &Actor, row: &DealRow) -> Result<(), AppError> {
-    let settings = account_settings(conn, &actor.account_id)?;
+    let settings = account_settings(conn, actor.account_id())?;
     let mut errors = FieldErrors::new();
     if !settings.deal_stages.contains(&row.stage) {
         errors.insert("stage".into(), vec![format!("must be one of {:?}", settings.deal_stages)]);
     }
     // The same id checks as contacts use.
     let mut refs = RefCache::default();
-    refs.organization(conn, &actor.account_id, row.organization_id.as_deref(), &mut errors)?;
-    refs.owner(conn, &actor.account_id, row.owner_id.as_deref(), &mut errors)?;
+    refs.organization(conn, actor.account_id(), row.organization_id.as_deref(), &mut errors)?;
+    refs.owner(conn, actor.account_id(), row.owner_id.as_deref(), &mut errors)?;
     if errors.is_empty() {
         Ok(())
     } else {
@@ -109,11 +109,11 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewDeal) -> Result<
     if level < Level::Edit {
         return Err(AppError::forbidden("Creating a deal needs edit access to the contact."));
     }
-    let settings = account_settings(conn, &actor.account_id)?;
+    let settings = account_settings(conn, actor.account_id())?;
     let at = now();
     let row = DealRow {
         id: new_id(),
-        account_id: actor.account_id.clone(),
+        account_id: actor.account_id().to_owned(),
         contact_id,
         organization_id: input.organization_id.map(|u| u.to_string()),
         name: input.name,
@@ -123,7 +123,7 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewDeal) -> Result<
         status: input.status.unwrap_or(DealStatus::Pending).as_str().into(),
         expected_close_date: input.expected_close_date.map(|d| d.to_string()),
         owner_id: match input.owner_id {
-            None => Some(actor.user_id.clone()),
+            None => Some(actor.user_id().to_owned()),
             Some(o) => o.map(|u| u.to_string()),
         },
         version: 1,
@@ -155,7 +155,19 @@ pub fn update(
     expected_version: Option<i64>,
 ) -> Result<DealView, AppError> {
     let scope = ContactScope::of(actor);
-    let (before, level) = find(conn, &scope, id)?;
+    crate::http::optimistic(expected_version, || try_update(conn, actor, &scope, id, patch.clone(), expected_version))
+}
+
+/// One attempt of `update`; `None` when another transaction changed the deal meanwhile.
+fn try_update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    scope: &ContactScope,
+    id: &str,
+    patch: DealPatch,
+    expected_version: Option<i64>,
+) -> Result<Option<DealView>, AppError> {
+    let (before, level) = find(conn, scope, id)?;
     if expected_version.is_some_and(|v| v != before.version) {
         return Err(AppError::PreconditionFailed);
     }
@@ -166,7 +178,7 @@ pub fn update(
     let mut next = before.clone();
     if let Some(c) = patch.contact_id {
         let c = c.to_string();
-        if contact_level(conn, &scope, &c, "contact_id")? < Level::Edit {
+        if contact_level(conn, scope, &c, "contact_id")? < Level::Edit {
             return Err(AppError::forbidden("Moving a deal needs edit access to the new contact."));
         }
         next.contact_id = c;
@@ -196,10 +208,14 @@ pub fn update(
         next.owner_id = v.map(|u| u.to_string());
     }
     check_fields(conn, actor, &next)?;
+    if next == before {
+        return Ok(Some(before_view));
+    }
     next.version += 1;
     next.updated_at = now();
     let changed = diesel::update(deals::table)
         .filter(deals::id.eq(&before.id))
+        .filter(deals::account_id.eq(scope.account_id().to_owned()))
         .filter(deals::version.eq(before.version))
         .filter(scope.contact_in(deals::contact_id, Level::Edit))
         .set((
@@ -217,12 +233,12 @@ pub fn update(
         ))
         .execute(conn)?;
     if changed == 0 {
-        return Err(AppError::PreconditionFailed);
+        return Ok(None);
     }
-    let (_, level) = find(conn, &scope, &next.id)?;
+    let (_, level) = find(conn, scope, &next.id)?;
     let after = view(conn, &next, level)?;
     audit::record(conn, &AuditCtx::from(actor), "deal", &next.id, Some(&before_view), Some(&after))?;
-    Ok(after)
+    Ok(Some(after))
 }
 
 /// Owner/admin, or `delete_deals` with edit on the contact.
@@ -233,31 +249,145 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<(), Ap
         return Err(AppError::forbidden("Deleting a deal needs delete_deals and edit access to its contact."));
     }
     let before = view(conn, &row, level)?;
-    diesel::delete(deals::table.filter(deals::id.eq(&row.id)).filter(scope.contact_in(deals::contact_id, Level::Edit)))
-        .execute(conn)?;
+    let n = diesel::delete(
+        deals::table
+            .filter(deals::id.eq(&row.id))
+            .filter(deals::account_id.eq(scope.account_id().to_owned()))
+            .filter(scope.contact_in(deals::contact_id, Level::Edit)),
+    )
+    .execute(conn)?;
+    if n == 0 {
+        // Gone, or out of reach, since it was read: nothing changed, nothing to audit.
+        return Err(AppError::NotFound);
+    }
     audit::record::<DealView>(conn, &AuditCtx::from(actor), "deal", &row.id, Some(&before), None)
 }
 
 /// Item writes: `edit_deal_items` and edit on the contact; audited as a change of the deal.
+/// The deal's version is bumped first, by an `UPDATE … WHERE id AND version AND <edit on
+/// the contact>`: an item is only written once that row matched, and a lost race is
+/// retried like any other write (`http::optimistic`).
 pub fn change_items(
     conn: &mut DbConnection,
     actor: &Actor,
     deal_id: &str,
-    change: impl FnOnce(&mut DbConnection, &DealRow) -> Result<(), AppError>,
+    change: impl Fn(&mut DbConnection, &DealRow) -> Result<(), AppError>,
 ) -> Result<DealView, AppError> {
     let scope = ContactScope::of(actor);
-    let (row, level) = find(conn, &scope, deal_id)?;
-    if !actor.has(Privilege::EditDealItems) || level < Level::Edit {
-        return Err(AppError::forbidden("Deal items need edit_deal_items and edit access to the contact."));
-    }
-    let before = view(conn, &row, level)?;
-    change(conn, &row)?;
-    let at = now();
-    diesel::update(deals::table.filter(deals::id.eq(&row.id)))
+    crate::http::optimistic(None, || {
+        let (row, level) = find(conn, &scope, deal_id)?;
+        if !actor.has(Privilege::EditDealItems) || level < Level::Edit {
+            return Err(AppError::forbidden("Deal items need edit_deal_items and edit access to the contact."));
+        }
+        let before = view(conn, &row, level)?;
+        let at = now();
+        let bumped = diesel::update(
+            deals::table
+                .filter(deals::id.eq(&row.id))
+                .filter(deals::account_id.eq(scope.account_id().to_owned()))
+                .filter(deals::version.eq(row.version))
+                .filter(scope.contact_in(deals::contact_id, Level::Edit)),
+        )
         .set((deals::version.eq(row.version + 1), deals::updated_at.eq(at)))
         .execute(conn)?;
-    let next = DealRow { version: row.version + 1, updated_at: at, ..row };
-    let after = view(conn, &next, level)?;
-    audit::record(conn, &AuditCtx::from(actor), "deal", &next.id, Some(&before), Some(&after))?;
-    Ok(after)
+        if bumped == 0 {
+            return Ok(None);
+        }
+        change(conn, &row)?;
+        let next = DealRow { version: row.version + 1, updated_at: at, ..row };
+        let after = view(conn, &next, level)?;
+        audit::record(conn, &AuditCtx::from(actor), "deal", &next.id, Some(&before), Some(&after))?;
+        Ok(Some(after))
+    })
+}
+
+/// A deal column that points at another record, moved when that record is deleted.
+#[derive(Debug, Clone, Copy)]
+pub enum DealLink {
+    Owner,
+    Organization,
+}
+
+impl DealLink {
+    fn field(self) -> &'static str {
+        match self {
+            DealLink::Owner => "owner_id",
+            DealLink::Organization => "organization_id",
+        }
+    }
+}
+
+/// How many of the scope's deals (the whole account, for owner/admin) point at `id`.
+pub fn count_linked(conn: &mut DbConnection, scope: &ContactScope, link: DealLink, id: &str) -> Result<i64, AppError> {
+    let q = deals::table
+        .filter(deals::account_id.eq(scope.account_id().to_owned()))
+        .filter(scope.contact_in(deals::contact_id, Level::View))
+        .into_boxed();
+    let q = match link {
+        DealLink::Owner => q.filter(deals::owner_id.eq(id.to_owned())),
+        DealLink::Organization => q.filter(deals::organization_id.eq(id.to_owned())),
+    };
+    Ok(q.count().get_result(conn)?)
+}
+
+/// Points every deal that points at `from` through `link` at `to`, each with a new
+/// version and its own audit entry (SPEC §3). Returns how many moved.
+pub fn move_linked(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    link: DealLink,
+    from: &str,
+    to: Option<&str>,
+) -> Result<usize, AppError> {
+    let scope = ContactScope::of(actor);
+    let at = now();
+    let bump = (deals::version.eq(deals::version + 1), deals::updated_at.eq(at));
+    let moved: Vec<(String, String)> = match link {
+        DealLink::Owner => diesel::update(deals::table)
+            .filter(deals::account_id.eq(scope.account_id().to_owned()))
+            .filter(scope.contact_in(deals::contact_id, Level::Edit))
+            .filter(deals::owner_id.eq(from))
+            .set((deals::owner_id.eq(to), bump))
+            .returning((deals::id, deals::contact_id))
+            .get_results(conn)?,
+        DealLink::Organization => diesel::update(deals::table)
+            .filter(deals::account_id.eq(scope.account_id().to_owned()))
+            .filter(scope.contact_in(deals::contact_id, Level::Edit))
+            .filter(deals::organization_id.eq(from))
+            .set((deals::organization_id.eq(to), bump))
+            .returning((deals::id, deals::contact_id))
+            .get_results(conn)?,
+    };
+    let rows: Vec<(String, Option<String>)> = moved.into_iter().map(|(id, c)| (id, Some(c))).collect();
+    audit::record_moves(conn, &AuditCtx::from(actor), "deal", &rows, link.field(), Some(from), to)?;
+    Ok(rows.len())
+}
+
+/// Deletes the deals of a contact that is being deleted (the caller may delete the
+/// contact), each with its own audit entry, items included in what it records.
+pub fn delete_for_contact(conn: &mut DbConnection, actor: &Actor, contact_id: &str) -> Result<(), AppError> {
+    let scope = ContactScope::of(actor);
+    let rows: Vec<(DealRow, i32)> =
+        scoped(&scope, Level::Edit).filter(deals::contact_id.eq(contact_id.to_owned())).load(conn)?;
+    let rows: Vec<(DealRow, Level)> = rows.into_iter().map(|(r, l)| (r, Level::from_rank(l))).collect();
+    let views = views(conn, rows)?;
+    let ids: Vec<&String> = views.iter().map(|v| &v.id).collect();
+    for chunk in ids.chunks(500) {
+        diesel::delete(deal_items::table.filter(deal_items::deal_id.eq_any(chunk))).execute(conn)?;
+        diesel::delete(
+            deals::table
+                .filter(deals::id.eq_any(chunk))
+                .filter(deals::account_id.eq(scope.account_id().to_owned()))
+                .filter(scope.contact_in(deals::contact_id, Level::Edit)),
+        )
+        .execute(conn)?;
+    }
+    let ctx = AuditCtx::from(actor);
+    let entries = views
+        .iter()
+        .map(|v| audit::entry::<DealView>(&ctx, "deal", &v.id, Some(v), None))
+        .collect::<Result<Vec<_>, _>>()?;
+    let entries: Vec<_> = entries.into_iter().flatten().collect();
+    crate::db::insert_batch!(conn, crate::db::schema::audit_log::table, &entries)?;
+    Ok(())
 }

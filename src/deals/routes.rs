@@ -17,11 +17,13 @@ use crate::error::AppError;
 use crate::http::{created, if_match, new_id, now, ok_with_etag, page_by_id, Page, PageParams, ValidJson};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams, validator::Validate)]
 #[into_params(parameter_in = Query)]
 pub struct DealFilter {
     pub contact_id: Option<Uuid>,
     pub organization_id: Option<Uuid>,
+    #[param(max_length = 50)]
+    #[validate(length(max = 50, message = "must be at most 50 characters long"))]
     pub stage: Option<String>,
     pub status: Option<DealStatus>,
     pub owner_id: Option<Uuid>,
@@ -42,8 +44,8 @@ pub struct DealFilter {
 pub async fn list_deals(
     state: web::Data<AppState>,
     caller: Caller,
-    filter: web::Query<DealFilter>,
-    page: web::Query<PageParams>,
+    filter: crate::http::Query<DealFilter>,
+    page: crate::http::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
     let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
     let f = filter.into_inner();
@@ -213,21 +215,34 @@ pub async fn pipeline(state: web::Data<AppState>, actor: Actor) -> Result<HttpRe
     }
     let out = db::run(&state.pool, move |conn| {
         let scope = ContactScope::of(&actor);
-        let rows: Vec<(String, String, i64, i64)> = deals::table
-            .filter(deals::account_id.eq(&actor.account_id))
+        // Amounts are summed in two parts (billions and the rest), each of which fits a
+        // 64-bit sum for any number of deals; a plain SUM overflows past 9.2e18 minor units
+        // (PostgreSQL: numeric out of range of the cast; SQLite: "integer overflow").
+        let rows: Vec<(String, String, i64, i64, i64)> = deals::table
+            .filter(deals::account_id.eq(actor.account_id()))
             .filter(scope.contact_in(deals::contact_id, Level::View))
             .group_by((deals::stage, deals::currency))
             .select((
                 deals::stage,
                 deals::currency,
                 diesel::dsl::count_star(),
-                diesel::dsl::sql::<diesel::sql_types::BigInt>("CAST(COALESCE(SUM(deals.amount), 0) AS BIGINT)"),
+                diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "CAST(COALESCE(SUM(deals.amount / 1000000000), 0) AS BIGINT)",
+                ),
+                diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "CAST(COALESCE(SUM(deals.amount % 1000000000), 0) AS BIGINT)",
+                ),
             ))
             .load(conn)?;
-        let stages = account_settings(conn, &actor.account_id)?.deal_stages;
+        let stages = account_settings(conn, actor.account_id())?.deal_stages;
         let mut out: Vec<PipelineRow> = rows
             .into_iter()
-            .map(|(stage, currency, count, amount)| PipelineRow { stage, currency, count, amount })
+            .map(|(stage, currency, count, billions, rest)| PipelineRow {
+                stage,
+                currency,
+                count,
+                amount: i128::from(billions) * 1_000_000_000 + i128::from(rest),
+            })
             .collect();
         // Stages in the account's order; retired stages after them.
         out.sort_by_key(|r| {
@@ -271,10 +286,10 @@ pub async fn add_item(
         queries::change_items(conn, &actor, &id, |conn, deal| {
             diesel::insert_into(deal_items::table)
                 .values(&ItemRow {
-                    id: iid,
+                    id: iid.clone(),
                     deal_id: deal.id.clone(),
                     account_id: deal.account_id.clone(),
-                    name: input.name,
+                    name: input.name.clone(),
                     quantity: input.quantity,
                     unit_price: input.unit_price,
                     created_at: now(),
@@ -324,7 +339,7 @@ pub async fn patch_item(
                 .ok_or(AppError::NotFound)?;
             diesel::update(deal_items::table.filter(deal_items::id.eq(&item.id)))
                 .set((
-                    deal_items::name.eq(p.name.unwrap_or(item.name)),
+                    deal_items::name.eq(p.name.clone().unwrap_or(item.name)),
                     deal_items::quantity.eq(p.quantity.unwrap_or(item.quantity)),
                     deal_items::unit_price.eq(p.unit_price.unwrap_or(item.unit_price)),
                 ))

@@ -55,7 +55,7 @@ impl From<NotificationRow> for Notification {
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams, validator::Validate)]
 #[into_params(parameter_in = Query)]
 pub struct NotificationFilter {
     /// Only unread notifications.
@@ -67,8 +67,8 @@ pub struct NotificationFilter {
 fn mine(actor: &Actor) -> n::BoxedQuery<'static, MultiBackend> {
     let visible = ContactScope::of(actor).contact_in(n::entity_id, Level::Limited);
     n::table
-        .filter(n::account_id.eq(actor.account_id.clone()))
-        .filter(n::user_id.eq(actor.user_id.clone()))
+        .filter(n::account_id.eq(actor.account_id().to_owned()))
+        .filter(n::user_id.eq(actor.user_id().to_owned()))
         .filter(n::entity_type.ne("contact").or(visible))
         .into_boxed()
 }
@@ -88,8 +88,8 @@ fn mine(actor: &Actor) -> n::BoxedQuery<'static, MultiBackend> {
 pub async fn list_notifications(
     state: web::Data<AppState>,
     caller: Caller,
-    page: web::Query<PageParams>,
-    filter: web::Query<NotificationFilter>,
+    page: crate::http::Query<PageParams>,
+    filter: crate::http::Query<NotificationFilter>,
 ) -> Result<HttpResponse, AppError> {
     let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
     let unread = filter.unread.unwrap_or(false);

@@ -80,3 +80,29 @@ pub fn list_for_user(conn: &mut DbConnection, account_id: &str, user_id: &str) -
         })
         .collect())
 }
+
+/// Removes every membership of a user or of an office that is being deleted, each with
+/// its own audit entry. `user_id` xor `office_id` names what goes.
+pub fn remove_all(
+    conn: &mut DbConnection,
+    ctx: &AuditCtx,
+    user_id: Option<&str>,
+    office_id: Option<&str>,
+) -> Result<(), AppError> {
+    let mut q = om::table.filter(om::account_id.eq(ctx.account_id.clone())).into_boxed();
+    if let Some(u) = user_id {
+        q = q.filter(om::user_id.eq(u.to_owned()));
+    }
+    if let Some(o) = office_id {
+        q = q.filter(om::office_id.eq(o.to_owned()));
+    }
+    let rows: Vec<(String, String, i32)> = q.select((om::user_id, om::office_id, om::level)).load(conn)?;
+    for (user_id, office_id, level) in rows {
+        let before = Membership { user_id, office_id, permission: OfficePermission::from_level(level) };
+        diesel::delete(om::table.filter(om::user_id.eq(&before.user_id)).filter(om::office_id.eq(&before.office_id)))
+            .execute(conn)?;
+        let id = entity_id(&before.user_id, &before.office_id);
+        audit::record::<Membership>(conn, ctx, "office_membership", &id, Some(&before), None)?;
+    }
+    Ok(())
+}

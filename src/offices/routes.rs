@@ -6,18 +6,19 @@ use uuid::Uuid;
 
 use super::memberships;
 use super::model::*;
-use crate::access::Actor;
+use crate::access::{Actor, ContactScope};
 use crate::audit::{self, AuditCtx};
 use crate::auth::Caller;
+use crate::contacts::queries::{self, ContactLink};
 use crate::db::schema::offices;
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
-use crate::http::{created, if_match, new_id, now, ok_with_etag, page_by_id, Page, PageParams, ValidJson};
+use crate::http::{created, if_match, new_id, now, ok_with_etag, page_by_id, Page, PageParams, Target, ValidJson};
 use crate::state::AppState;
 
 fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<OfficeRow, AppError> {
     offices::table
-        .filter(offices::account_id.eq(&actor.account_id))
+        .filter(offices::account_id.eq(actor.account_id()))
         .filter(offices::id.eq(id))
         .first(conn)
         .optional()?
@@ -39,12 +40,12 @@ fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<OfficeRow, A
 pub async fn list_offices(
     state: web::Data<AppState>,
     caller: Caller,
-    page: web::Query<PageParams>,
+    page: crate::http::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
     let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
     let page = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
-        let scoped = || offices::table.filter(offices::account_id.eq(actor.account_id.clone())).into_boxed();
+        let scoped = || offices::table.filter(offices::account_id.eq(actor.account_id().to_owned())).into_boxed();
         let total = with_total.then(|| crate::db::bounded_total(conn, scoped().select(offices::id))).transpose()?;
         let mut q = scoped();
         if let Some(after) = after {
@@ -84,7 +85,7 @@ pub async fn create_office(
         let at = now();
         let row = OfficeRow {
             id: new_id(),
-            account_id: actor.account_id.clone(),
+            account_id: actor.account_id().to_owned(),
             name: input.name,
             address: input.address,
             version: 1,
@@ -156,57 +157,79 @@ pub async fn patch_office(
     let patch = body.0;
     let wanted = if_match(&req)?;
     let row = db::write(&state.pool, move |conn| {
-        let before = find(conn, &actor, &id)?;
-        if wanted.is_some_and(|v| v != before.version) {
-            return Err(AppError::PreconditionFailed);
-        }
-        let mut next = before.clone();
-        if let Some(name) = patch.name {
-            next.name = name;
-        }
-        if let Some(address) = patch.address {
-            next.address = address;
-        }
-        next.version += 1;
-        next.updated_at = now();
-        let changed = diesel::update(
-            offices::table.filter(offices::id.eq(&before.id)).filter(offices::version.eq(before.version)),
-        )
-        .set((
-            offices::name.eq(&next.name),
-            offices::address.eq(&next.address),
-            offices::version.eq(next.version),
-            offices::updated_at.eq(next.updated_at),
-        ))
-        .execute(conn)?;
-        if changed == 0 {
-            return Err(AppError::PreconditionFailed);
-        }
-        let ctx = AuditCtx::from(&actor);
-        audit::record(
-            conn,
-            &ctx,
-            "office",
-            &next.id,
-            Some(&OfficeView::from(&before)),
-            Some(&OfficeView::from(&next)),
-        )?;
-        Ok(next)
+        crate::http::optimistic(wanted, || {
+            let before = find(conn, &actor, &id)?;
+            if wanted.is_some_and(|v| v != before.version) {
+                return Err(AppError::PreconditionFailed);
+            }
+            let mut next = before.clone();
+            if let Some(name) = &patch.name {
+                next.name = name.clone();
+            }
+            if let Some(address) = &patch.address {
+                next.address = address.clone();
+            }
+            if (&next.name, &next.address) == (&before.name, &before.address) {
+                return Ok(Some(before));
+            }
+            next.version += 1;
+            next.updated_at = now();
+            let changed = diesel::update(
+                offices::table
+                    .filter(offices::id.eq(&before.id))
+                    .filter(offices::account_id.eq(actor.account_id().to_owned()))
+                    .filter(offices::version.eq(before.version)),
+            )
+            .set((
+                offices::name.eq(&next.name),
+                offices::address.eq(&next.address),
+                offices::version.eq(next.version),
+                offices::updated_at.eq(next.updated_at),
+            ))
+            .execute(conn)?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            let ctx = AuditCtx::from(&actor);
+            audit::record(
+                conn,
+                &ctx,
+                "office",
+                &next.id,
+                Some(&OfficeView::from(&before)),
+                Some(&OfficeView::from(&next)),
+            )?;
+            Ok(Some(next))
+        })
     })
     .await?;
     Ok(ok_with_etag(row.version, &OfficeView::from(&row)))
 }
 
-/// Deletes an office (owner/admin). Its memberships go with it; contacts of the office
-/// stay, with no office.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams, validator::Validate)]
+#[into_params(parameter_in = Query)]
+pub struct OfficeDeletion {
+    /// Where the office's contacts go: another office of the account, or `none` (no
+    /// office). Needed while the office has contacts (409 without it).
+    #[param(value_type = Option<String>, pattern = "^(none|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
+    pub move_contacts_to: Option<Target>,
+}
+
+/// Deletes an office (owner/admin). An office that still has contacts is deleted only
+/// with `move_contacts_to` (SPEC §3: deleting never widens access silently): each contact
+/// moves, with a new version and its own audit entry; the office's memberships are
+/// removed, each audited; all in the deletion's transaction.
 #[utoipa::path(
     tag = "offices",
-    params(("id" = Uuid, Path)),
+    params(("id" = Uuid, Path), OfficeDeletion),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed query (move_contacts_to is neither an id nor `none`)"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "Caller is not owner or admin"),
         (status = 404, description = "No such office in this account"),
+        (status = 409, description = "The office still has contacts and no move_contacts_to was given; `counts` says how many"),
+        (status = 422, description = "move_contacts_to is not another office of this account"),
     ),
     security(("bearer" = []))
 )]
@@ -215,13 +238,47 @@ pub async fn delete_office(
     state: web::Data<AppState>,
     actor: Actor,
     id: web::Path<Uuid>,
+    params: crate::http::Query<OfficeDeletion>,
 ) -> Result<HttpResponse, AppError> {
     actor.require_manager()?;
     let id = id.into_inner().to_string();
+    let target = params.into_inner().move_contacts_to;
     db::write(&state.pool, move |conn| {
         let before = find(conn, &actor, &id)?;
-        diesel::delete(offices::table.filter(offices::id.eq(&before.id))).execute(conn)?;
-        audit::record(conn, &AuditCtx::from(&actor), "office", &before.id, Some(&OfficeView::from(&before)), None)
+        if let Some(Target::To(other)) = &target {
+            let bad = || AppError::field("move_contacts_to", "must be another office of this account, or `none`");
+            if *other == before.id {
+                return Err(bad());
+            }
+            find(conn, &actor, other).map_err(|e| if matches!(e, AppError::NotFound) { bad() } else { e })?;
+        }
+        let scope = ContactScope::of(&actor);
+        let contacts = queries::count_linked(conn, &scope, ContactLink::Office, &before.id)?;
+        match &target {
+            None if contacts > 0 => {
+                return Err(AppError::InUse(
+                    format!(
+                        "The office still has {contacts} contacts: delete it with move_contacts_to=<office_id> or \
+                         move_contacts_to=none."
+                    ),
+                    [("contacts".to_owned(), contacts)].into(),
+                ))
+            }
+            Some(t) if contacts > 0 => {
+                queries::move_linked(conn, &actor, ContactLink::Office, &before.id, t.id())?;
+            }
+            _ => {}
+        }
+        let ctx = AuditCtx::from(&actor);
+        memberships::remove_all(conn, &ctx, None, Some(&before.id))?;
+        let n = diesel::delete(
+            offices::table.filter(offices::id.eq(&before.id)).filter(offices::account_id.eq(actor.account_id())),
+        )
+        .execute(conn)?;
+        if n == 0 {
+            return Err(AppError::NotFound);
+        }
+        audit::record(conn, &ctx, "office", &before.id, Some(&OfficeView::from(&before)), None)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -249,10 +306,10 @@ pub async fn list_user_offices(
     let list = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
         let user = crate::users::queries::find(conn, &actor, &id)?;
-        if !actor.is_manager() && user.id != actor.user_id {
+        if !actor.is_manager() && user.id != actor.user_id() {
             return Err(AppError::forbidden("Only owner, admin or the user may see these memberships."));
         }
-        memberships::list_for_user(conn, &actor.account_id, &user.id)
+        memberships::list_for_user(conn, actor.account_id(), &user.id)
     })
     .await?;
     Ok(HttpResponse::Ok().json(list))

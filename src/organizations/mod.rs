@@ -14,9 +14,11 @@ use crate::audit::{self, AuditCtx};
 use crate::auth::Caller;
 use crate::contacts::list::like_pattern;
 use crate::contacts::model::ContactOut;
+use crate::contacts::queries::ContactLink;
 use crate::db::schema::{contacts, deals, organizations as orgs};
 use crate::db::{self, DbConnection, MultiBackend};
 use crate::deals::model::{DealRow, DealView};
+use crate::deals::queries::DealLink;
 use crate::error::AppError;
 use crate::http::{
     created, double_option, if_match, new_id, now, ok_with_etag, page_by_id, utc, Page, PageParams, ValidJson,
@@ -119,17 +121,19 @@ pub struct OrganizationPatch {
     pub address: Option<Option<String>>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams, validator::Validate)]
 #[into_params(parameter_in = Query)]
 pub struct OrganizationFilter {
     /// Substring of the name (case-insensitive for ASCII letters).
+    #[param(max_length = 200)]
+    #[validate(length(max = 200, message = "must be at most 200 characters long"))]
     pub q: Option<String>,
 }
 
 /// The organizations the actor sees.
 fn visible(actor: &Actor) -> orgs::BoxedQuery<'static, MultiBackend> {
-    let q = orgs::table.filter(orgs::account_id.eq(actor.account_id.clone())).into_boxed();
-    if actor.role == Role::Focused {
+    let q = orgs::table.filter(orgs::account_id.eq(actor.account_id().to_owned())).into_boxed();
+    if actor.role() == Role::Focused {
         q.filter(ContactScope::of(actor).organization_in(orgs::id, Level::Limited))
     } else {
         q
@@ -155,8 +159,8 @@ fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<OrgRow, AppE
 pub async fn list_organizations(
     state: web::Data<AppState>,
     caller: Caller,
-    filter: web::Query<OrganizationFilter>,
-    page: web::Query<PageParams>,
+    filter: crate::http::Query<OrganizationFilter>,
+    page: crate::http::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
     let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
     let q_text = filter.into_inner().q.filter(|q| !q.trim().is_empty());
@@ -206,7 +210,7 @@ pub async fn create_organization(
         let at = now();
         let row = OrgRow {
             id: new_id(),
-            account_id: actor.account_id.clone(),
+            account_id: actor.account_id().to_owned(),
             name: input.name,
             website: input.website,
             phone: input.phone,
@@ -254,7 +258,7 @@ pub async fn get_organization(
             .select((contacts::all_columns, scope.level()))
             .load(conn)?;
         let all: i64 = contacts::table
-            .filter(contacts::account_id.eq(&actor.account_id))
+            .filter(contacts::account_id.eq(actor.account_id()))
             .filter(contacts::organization_id.eq(&org.id))
             .count()
             .get_result(conn)?;
@@ -303,29 +307,40 @@ pub async fn patch_organization(
     let wanted = if_match(&req)?;
     let p = body.0;
     let view = db::write(&state.pool, move |conn| {
-        let before = find(conn, &actor, &id)?;
-        if wanted.is_some_and(|v| v != before.version) {
-            return Err(AppError::PreconditionFailed);
-        }
-        if actor.role == Role::Focused {
-            return Err(AppError::forbidden("Focused users may not edit organizations."));
-        }
-        let mut next = before.clone();
-        if let Some(v) = p.name {
-            next.name = v;
-        }
-        if let Some(v) = p.website {
-            next.website = v;
-        }
-        if let Some(v) = p.phone {
-            next.phone = v;
-        }
-        if let Some(v) = p.address {
-            next.address = v;
-        }
-        next.version += 1;
-        next.updated_at = now();
-        let n = diesel::update(orgs::table.filter(orgs::id.eq(&before.id)).filter(orgs::version.eq(before.version)))
+        crate::http::optimistic(wanted, || {
+            let before = find(conn, &actor, &id)?;
+            if wanted.is_some_and(|v| v != before.version) {
+                return Err(AppError::PreconditionFailed);
+            }
+            if actor.role() == Role::Focused {
+                return Err(AppError::forbidden("Focused users may not edit organizations."));
+            }
+            let mut next = before.clone();
+            if let Some(v) = &p.name {
+                next.name = v.clone();
+            }
+            if let Some(v) = &p.website {
+                next.website = v.clone();
+            }
+            if let Some(v) = &p.phone {
+                next.phone = v.clone();
+            }
+            if let Some(v) = &p.address {
+                next.address = v.clone();
+            }
+            if (&next.name, &next.website, &next.phone, &next.address)
+                == (&before.name, &before.website, &before.phone, &before.address)
+            {
+                return Ok(Some(OrganizationView::from(&before)));
+            }
+            next.version += 1;
+            next.updated_at = now();
+            let n = diesel::update(
+                orgs::table
+                    .filter(orgs::id.eq(&before.id))
+                    .filter(orgs::account_id.eq(actor.account_id().to_owned()))
+                    .filter(orgs::version.eq(before.version)),
+            )
             .set((
                 orgs::name.eq(&next.name),
                 orgs::website.eq(&next.website),
@@ -335,19 +350,21 @@ pub async fn patch_organization(
                 orgs::updated_at.eq(next.updated_at),
             ))
             .execute(conn)?;
-        if n == 0 {
-            return Err(AppError::PreconditionFailed);
-        }
-        let (old, new) = (OrganizationView::from(&before), OrganizationView::from(&next));
-        audit::record(conn, &AuditCtx::from(&actor), "organization", &next.id, Some(&old), Some(&new))?;
-        Ok(new)
+            if n == 0 {
+                return Ok(None);
+            }
+            let (old, new) = (OrganizationView::from(&before), OrganizationView::from(&next));
+            audit::record(conn, &AuditCtx::from(&actor), "organization", &next.id, Some(&old), Some(&new))?;
+            Ok(Some(new))
+        })
     })
     .await?;
     Ok(ok_with_etag(view.version, &view))
 }
 
 /// Deletes an organization (owner/admin). Its contacts and deals stay, unlinked
-/// (`organization_id` becomes null); they are never deleted with it.
+/// (`organization_id` becomes null), each with a new version and its own audit entry, in
+/// the deletion's transaction; they are never deleted with it.
 #[utoipa::path(
     tag = "organizations",
     params(("id" = Uuid, Path)),
@@ -369,7 +386,15 @@ pub async fn delete_organization(
     db::write(&state.pool, move |conn| {
         let before = find(conn, &actor, &id)?;
         actor.require_manager()?;
-        diesel::delete(orgs::table.filter(orgs::id.eq(&before.id))).execute(conn)?;
+        crate::contacts::queries::move_linked(conn, &actor, ContactLink::Organization, &before.id, None)?;
+        crate::deals::queries::move_linked(conn, &actor, DealLink::Organization, &before.id, None)?;
+        let n = diesel::delete(
+            orgs::table.filter(orgs::id.eq(&before.id)).filter(orgs::account_id.eq(actor.account_id().to_owned())),
+        )
+        .execute(conn)?;
+        if n == 0 {
+            return Err(AppError::NotFound);
+        }
         audit::record::<OrganizationView>(
             conn,
             &AuditCtx::from(&actor),

@@ -25,7 +25,7 @@ pub fn email_conflict(e: diesel::result::Error) -> AppError {
 /// A user of the actor's account; another account's user is `NotFound` like a missing one.
 pub fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<UserRow, AppError> {
     users::table
-        .filter(users::account_id.eq(&actor.account_id))
+        .filter(users::account_id.eq(actor.account_id()))
         .filter(users::id.eq(id))
         .first(conn)
         .optional()?
@@ -35,10 +35,10 @@ pub fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<UserRow,
 /// SPEC §1: owner and admin manage users, but an admin never the owner and never itself.
 pub fn guard_manage(actor: &Actor, target: &UserRow) -> Result<(), AppError> {
     actor.require_manager()?;
-    if actor.role == Role::Admin && target.role() == Role::Owner {
+    if actor.role() == Role::Admin && target.role() == Role::Owner {
         return Err(AppError::forbidden("An admin cannot change the owner."));
     }
-    if actor.role == Role::Admin && target.id == actor.user_id {
+    if actor.role() == Role::Admin && target.id == actor.user_id() {
         return Err(AppError::forbidden("An admin cannot change their own user; use /v1/me."));
     }
     Ok(())

@@ -8,21 +8,23 @@ use uuid::Uuid;
 
 use super::model::*;
 use super::queries::{check_privileges, find, guard_manage, save};
-use crate::access::{Actor, OfficePermission, Privilege, Privileges, Role};
+use crate::access::{Actor, ContactScope, Member, OfficePermission, Privilege, Privileges, Role};
 use crate::audit::{self, AuditCtx};
 use crate::auth::password;
 use crate::auth::Caller;
+use crate::contacts::queries::{self as contact_queries, ContactLink};
 use crate::db::schema::{offices, users};
 use crate::db::{self, DbConnection};
+use crate::deals::queries::{self as deal_queries, DealLink};
 use crate::error::AppError;
 use crate::http::{
-    check_if_match, created, new_id, now, ok_with_etag, page_by_id, parse_json, Page, PageParams, ValidJson,
+    check_if_match, created, new_id, now, ok_with_etag, page_by_id, parse_json, Page, PageParams, Target, ValidJson,
 };
 use crate::offices::memberships;
 use crate::state::AppState;
 
 fn view_for(actor: &Actor, row: &UserRow) -> UserView {
-    if actor.is_manager() || actor.user_id == row.id {
+    if actor.is_manager() || actor.user_id() == row.id {
         UserView::full(row)
     } else {
         UserView::basic(row)
@@ -42,7 +44,7 @@ fn view_for(actor: &Actor, row: &UserRow) -> UserView {
 pub async fn get_me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, AppError> {
     let row = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
-        find(conn, &actor, &actor.user_id.clone())
+        find(conn, &actor, &actor.user_id().to_owned())
     })
     .await?;
     Ok(ok_with_etag(row.version, &UserView::full(&row)))
@@ -75,7 +77,7 @@ pub async fn patch_me(
 ) -> Result<HttpResponse, AppError> {
     let patch = body.0;
     let a = actor.clone();
-    let before = db::run(&state.pool, move |conn| find(conn, &a, &a.user_id.clone())).await?;
+    let before = db::run(&state.pool, move |conn| find(conn, &a, &a.user_id().to_owned())).await?;
     check_if_match(&req, before.version)?;
     // Password work runs before the transaction: argon2 is slow on purpose.
     let needs_current = patch.password.is_some() || patch.email.is_some();
@@ -115,7 +117,7 @@ pub async fn patch_me(
     Ok(ok_with_etag(row.version, &UserView::full(&row)))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams, validator::Validate)]
 #[into_params(parameter_in = Query)]
 pub struct UserFilter {
     /// Only users with this role.
@@ -140,15 +142,15 @@ pub struct UserFilter {
 pub async fn list_users(
     state: web::Data<AppState>,
     caller: Caller,
-    page: web::Query<PageParams>,
-    filter: web::Query<UserFilter>,
+    page: crate::http::Query<PageParams>,
+    filter: crate::http::Query<UserFilter>,
 ) -> Result<HttpResponse, AppError> {
     let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
     let filter = filter.into_inner();
     let page = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
         let scoped = || {
-            let mut q = users::table.filter(users::account_id.eq(actor.account_id.clone())).into_boxed();
+            let mut q = users::table.filter(users::account_id.eq(actor.account_id().to_owned())).into_boxed();
             if let Some(role) = filter.role {
                 q = q.filter(users::role.eq(role.as_str()));
             }
@@ -206,7 +208,7 @@ pub async fn create_user(
         let at = now();
         let row = UserRow {
             id: new_id(),
-            account_id: actor.account_id.clone(),
+            account_id: actor.account_id().to_owned(),
             email: input.email.trim().to_owned(),
             email_lower: input.email.trim().to_lowercase(),
             password_hash,
@@ -341,16 +343,33 @@ pub async fn patch_user(
     Ok(ok_with_etag(row.version, &UserView::full(&row)))
 }
 
-/// Deletes a user (owner/admin; never the owner, an admin never itself). Their refresh
-/// sessions, API tokens and office memberships go with them; audit entries stay.
+#[derive(Debug, Deserialize, IntoParams, validator::Validate)]
+#[into_params(parameter_in = Query)]
+pub struct UserDeletion {
+    /// Who takes over the user's contacts, deals and actions: an active, non-focused user
+    /// of the account, or `none` (unowned, unassigned). Needed while the user owns
+    /// contacts or deals or has open actions (409 without it).
+    #[param(value_type = Option<String>, pattern = "^(none|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
+    pub reassign_to: Option<Target>,
+}
+
+/// Deletes a user (owner/admin; never the owner, an admin never itself). A user who still
+/// owns contacts or deals or has open actions is deleted only with `reassign_to` (SPEC §3):
+/// each contact, deal and action moves with a new version and its own audit entry, in the
+/// deletion's transaction (done actions move too, or lose their assignee). Office
+/// memberships are removed, each audited; refresh sessions and API tokens end; audit
+/// entries stay.
 #[utoipa::path(
     tag = "users",
-    params(("id" = Uuid, Path)),
+    params(("id" = Uuid, Path), UserDeletion),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed query (reassign_to is neither an id nor `none`)"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "Not allowed for this caller and target"),
         (status = 404, description = "No such user in this account"),
+        (status = 409, description = "The user still owns records and no reassign_to was given; `counts` says how many of each"),
+        (status = 422, description = "reassign_to is not an active, non-focused other user of this account"),
     ),
     security(("bearer" = []))
 )]
@@ -359,18 +378,60 @@ pub async fn delete_user(
     state: web::Data<AppState>,
     actor: Actor,
     id: web::Path<Uuid>,
+    params: crate::http::Query<UserDeletion>,
 ) -> Result<HttpResponse, AppError> {
     actor.require_manager()?;
     let id = id.into_inner().to_string();
+    let reassign = params.into_inner().reassign_to;
     db::write(&state.pool, move |conn| {
         let target = find(conn, &actor, &id)?;
         guard_manage(&actor, &target)?;
-        if target.role() == Role::Owner || target.id == actor.user_id {
+        if target.role() == Role::Owner || target.id == actor.user_id() {
             return Err(AppError::forbidden("The owner and yourself cannot be deleted."));
         }
-        diesel::delete(users::table.filter(users::id.eq(&target.id)).filter(users::account_id.eq(&actor.account_id)))
-            .execute(conn)?;
-        audit::record(conn, &AuditCtx::from(&actor), "user", &target.id, Some(&UserView::full(&target)), None)?;
+        if let Some(Target::To(heir)) = &reassign {
+            let heir = Member::load(conn, &actor, heir)?;
+            if !heir.is_some_and(|h| h.active && h.role != Role::Focused && h.id != target.id) {
+                return Err(AppError::field(
+                    "reassign_to",
+                    "must be an active, non-focused other user of this account, or `none`",
+                ));
+            }
+        }
+        let scope = ContactScope::of(&actor);
+        let counts: std::collections::BTreeMap<String, i64> = [
+            ("contacts".to_owned(), contact_queries::count_linked(conn, &scope, ContactLink::Owner, &target.id)?),
+            ("deals".to_owned(), deal_queries::count_linked(conn, &scope, DealLink::Owner, &target.id)?),
+            ("open_actions".to_owned(), crate::actions::count_open_assigned(conn, &scope, &target.id)?),
+        ]
+        .into();
+        let to = match &reassign {
+            Some(t) => t.id(),
+            None if counts.values().any(|n| *n > 0) => {
+                let list: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {}", k.replace('_', " "))).collect();
+                return Err(AppError::InUse(
+                    format!(
+                        "The user still has {}: delete them with reassign_to=<user_id> or reassign_to=none.",
+                        list.join(", ")
+                    ),
+                    counts,
+                ));
+            }
+            None => None,
+        };
+        contact_queries::move_linked(conn, &actor, ContactLink::Owner, &target.id, to)?;
+        deal_queries::move_linked(conn, &actor, DealLink::Owner, &target.id, to)?;
+        crate::actions::move_assigned(conn, &actor, &target.id, to)?;
+        let ctx = AuditCtx::from(&actor);
+        memberships::remove_all(conn, &ctx, Some(&target.id), None)?;
+        let n = diesel::delete(
+            users::table.filter(users::id.eq(&target.id)).filter(users::account_id.eq(actor.account_id())),
+        )
+        .execute(conn)?;
+        if n == 0 {
+            return Err(AppError::NotFound);
+        }
+        audit::record(conn, &ctx, "user", &target.id, Some(&UserView::full(&target)), None)?;
         Ok(())
     })
     .await?;
@@ -472,7 +533,7 @@ pub async fn bulk_users(
     let result = db::write(&state.pool, move |conn| {
         if let BulkChange::SetOffice(office_id, _) = &change {
             let exists = offices::table
-                .filter(offices::account_id.eq(&actor.account_id))
+                .filter(offices::account_id.eq(actor.account_id()))
                 .filter(offices::id.eq(office_id))
                 .count()
                 .get_result::<i64>(conn)?;

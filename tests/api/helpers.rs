@@ -25,6 +25,7 @@ pub struct TestApp {
     #[allow(dead_code)]
     pub backend: &'static str,
     sqlite_file: Option<std::path::PathBuf>,
+    database_url: String,
 }
 
 impl Drop for TestApp {
@@ -162,6 +163,7 @@ impl TestApp {
     }
 
     async fn start(state: actix_web::web::Data<crm_api::state::AppState>, backend: &'static str) -> TestApp {
+        let database_url = state.settings.database_url.clone();
         let svc = Rc::new(actix_web::test::init_service(crm_api::app::build(state)).await);
         let service: BoxedService = Rc::new(move |req| {
             let svc = svc.clone();
@@ -172,7 +174,24 @@ impl TestApp {
                 }
             })
         });
-        TestApp { service, backend, sqlite_file: None }
+        TestApp { service, backend, sqlite_file: None, database_url }
+    }
+
+    /// Runs one SQL statement on the app's database over a connection of its own (for
+    /// tests of what the database itself refuses); the error text when it fails.
+    pub fn sql(&self, statement: &str) -> Result<usize, String> {
+        use diesel::SqliteConnection;
+        let run = |result: diesel::QueryResult<usize>| result.map_err(|e| e.to_string());
+        match self.database_url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let mut conn = SqliteConnection::establish(path).map_err(|e| e.to_string())?;
+                run(diesel::sql_query(statement).execute(&mut conn))
+            }
+            None => {
+                let mut conn = PgConnection::establish(&self.database_url).map_err(|e| e.to_string())?;
+                run(diesel::sql_query(statement).execute(&mut conn))
+            }
+        }
     }
 
     pub fn req(&self, method: Method, path: &str) -> Req<'_> {

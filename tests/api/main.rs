@@ -4,12 +4,14 @@
 mod helpers;
 
 mod access_model;
+mod access_rule;
 mod account;
 mod api_tokens;
 mod auth;
 mod contacts;
 mod derived;
 mod errors;
+mod hostile;
 mod offices;
 mod openapi;
 mod robustness;

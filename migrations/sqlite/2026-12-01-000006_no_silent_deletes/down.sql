@@ -1,0 +1,2 @@
+-- Not reversible in place: restore from a backup taken before the upgrade.
+SELECT 1;
