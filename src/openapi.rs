@@ -1,9 +1,18 @@
 //! The OpenAPI document: paths register themselves through utoipa-actix-web; this adds
-//! the security scheme and gives every error response its problem+json body.
+//! the security scheme, gives every error response its problem+json body, marks the
+//! public operations, names the components as generated clients will show them and makes
+//! the contact union a discriminated one. `checks/openapi/run.sh` lints the result.
 
+use std::collections::BTreeMap;
+
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, Discriminator, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, OpenApi as Doc, RefOr};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{ContentBuilder, OpenApi as Doc, Ref, RefOr, Response};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::access::Level;
+use crate::contacts::model::{ContactBasic, ContactGone, ContactOut, ContactView};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,8 +23,10 @@ scoped in SQL by the caller's account, role, contact ownership, office grants an
 Errors are `application/problem+json` (RFC 9457); 422 adds `errors` (field -> messages). \
 Ids are UUIDv7 strings; a foreign or hidden id answers 404 exactly like a missing one. \
 Lists are keyset-paginated: pass `next_cursor` back as `cursor`.",
-        license(name = "MIT")
+        license(name = "MIT", identifier = "MIT"),
+        contact(name = "crm-api maintainers")
     ),
+    servers((url = "/", description = "This service")),
     components(schemas(crate::error::Problem)),
     tags(
         (name = "auth", description = "Signup, login, token refresh and logout"),
@@ -35,9 +46,36 @@ Lists are keyset-paginated: pass `next_cursor` back as `cursor`.",
 )]
 pub struct ApiDoc;
 
+/// Operations that take no bearer token (no `Actor` or `Caller` extractor). Every other
+/// operation declares `security(("bearer" = []))` itself; one that declares neither is
+/// left without `security`, which the Redocly lint in CI rejects.
+const PUBLIC_OPERATIONS: &[&str] = &["healthz", "readyz", "signup", "login", "refresh"];
+
 /// Runs after the paths are collected.
 pub fn finish(doc: &mut Doc) {
     SecurityAndProblems.modify(doc);
+    for op in doc.paths.paths.values_mut().flat_map(operations) {
+        if op.operation_id.as_deref().is_some_and(|id| PUBLIC_OPERATIONS.contains(&id)) {
+            op.security = Some(Vec::new());
+        }
+    }
+    client_names(doc);
+    discriminate_contacts(doc);
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 struct SecurityAndProblems;
@@ -51,11 +89,9 @@ impl Modify for SecurityAndProblems {
                 HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT or crm_pat_ API token").build(),
             ),
         );
-        let problem =
-            ContentBuilder::new().schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("Problem")))).build();
+        let problem = ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("Problem")))).build();
         for item in doc.paths.paths.values_mut() {
-            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
-            for op in ops.into_iter().flatten() {
+            for op in operations(item) {
                 for (status, response) in op.responses.responses.iter_mut() {
                     let is_error = status.starts_with('4') || status.starts_with('5');
                     if let (true, RefOr::T(resp)) = (is_error, response) {
@@ -76,5 +112,153 @@ impl Modify for SecurityAndProblems {
                 }
             }
         }
+    }
+}
+
+/// Component names that read well as type names in generated clients: utoipa names a
+/// generic instance after the type and its argument (`Page_ActionView`, here `ActionPage`)
+/// and a map alias after the map (`BTreeMap`, here `FieldErrors`). Renames the components,
+/// rewrites every `$ref` to them, and lets a page's items refer to their component instead
+/// of repeating it inline.
+fn client_names(doc: &mut Doc) {
+    let Some(components) = doc.components.as_mut() else { return };
+    let mut renames = BTreeMap::new();
+    for name in components.schemas.keys() {
+        let new = match (name.strip_prefix("Page_"), name.as_str()) {
+            (Some(item), _) => format!("{}Page", item.strip_suffix("View").unwrap_or(item)),
+            (None, "BTreeMap") => "FieldErrors".to_owned(),
+            _ => continue,
+        };
+        if !components.schemas.contains_key(&new) {
+            renames.insert(name.clone(), new);
+        }
+    }
+    for (old, new) in &renames {
+        if let Some(schema) = components.schemas.remove(old) {
+            components.schemas.insert(new.clone(), schema);
+        }
+    }
+    for old in renames.keys() {
+        let Some(item) = old.strip_prefix("Page_") else { continue };
+        let Some(item_schema) = components.schemas.get(item).cloned() else { continue };
+        let Some(RefOr::T(Schema::Object(page))) = components.schemas.get_mut(&renames[old]) else { continue };
+        if let Some(RefOr::T(Schema::Array(data))) = page.properties.get_mut("data") {
+            if let ArrayItems::RefOrSchema(items) = &mut data.items {
+                if **items == item_schema {
+                    **items = RefOr::Ref(Ref::from_schema_name(item));
+                }
+            }
+        }
+    }
+    let prefix = "#/components/schemas/";
+    doc_refs(doc, &mut |location| {
+        if let Some(new) = location.strip_prefix(prefix).and_then(|name| renames.get(name)) {
+            *location = format!("{prefix}{new}");
+        }
+    });
+}
+
+/// The shape `ContactOut::from_row` serializes at each level (`#[serde(untagged)]`, so
+/// serde cannot tell utoipa); exhaustive so that a new level must be placed here.
+fn contact_shape(level: Level) -> std::borrow::Cow<'static, str> {
+    match level {
+        Level::Hidden => ContactGone::name(),
+        Level::Limited => ContactBasic::name(),
+        Level::View | Level::Edit | Level::Manage => ContactView::name(),
+    }
+}
+
+/// `ContactOut` as a `oneOf` discriminated by `access`, each branch's `access` narrowed
+/// to the levels it is served at, so that generated clients narrow a contact on `access`.
+fn discriminate_contacts(doc: &mut Doc) {
+    let Some(components) = doc.components.as_mut() else { return };
+    let mapping: Vec<(&str, String)> =
+        Level::ALL.iter().map(|l| (l.as_str(), Ref::from_schema_name(contact_shape(*l)).ref_location)).collect();
+    if let Some(RefOr::T(Schema::OneOf(union))) = components.schemas.get_mut(ContactOut::name().as_ref()) {
+        union.discriminator = Some(Discriminator::with_mapping("access", mapping));
+    }
+    for shape in [ContactView::name(), ContactBasic::name(), ContactGone::name()] {
+        let levels: Vec<&str> = Level::ALL.iter().filter(|l| contact_shape(**l) == shape).map(|l| l.as_str()).collect();
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(shape.as_ref()) else { continue };
+        let Some(access) = object.properties.get_mut("access") else { continue };
+        let description = match access {
+            RefOr::Ref(r) if !r.description.is_empty() => Some(r.description.clone()),
+            RefOr::T(Schema::Object(o)) => o.description.clone(),
+            _ => None,
+        };
+        *access =
+            ObjectBuilder::new().schema_type(Type::String).enum_values(Some(levels)).description(description).into();
+    }
+}
+
+/// Calls `f` on every schema `$ref` (and discriminator mapping) of the document.
+fn doc_refs(doc: &mut Doc, f: &mut dyn FnMut(&mut String)) {
+    if let Some(components) = doc.components.as_mut() {
+        components.schemas.values_mut().for_each(|s| schema_refs(s, f));
+        for response in components.responses.values_mut() {
+            if let RefOr::T(response) = response {
+                response_refs(response, f);
+            }
+        }
+    }
+    for item in doc.paths.paths.values_mut() {
+        for p in item.parameters.iter_mut().flatten() {
+            p.schema.iter_mut().for_each(|s| schema_refs(s, f));
+        }
+        for op in operations(item) {
+            for p in op.parameters.iter_mut().flatten() {
+                p.schema.iter_mut().for_each(|s| schema_refs(s, f));
+            }
+            if let Some(body) = op.request_body.as_mut() {
+                body.content.values_mut().flat_map(|c| c.schema.as_mut()).for_each(|s| schema_refs(s, f));
+            }
+            for response in op.responses.responses.values_mut() {
+                if let RefOr::T(response) = response {
+                    response_refs(response, f);
+                }
+            }
+        }
+    }
+}
+
+fn response_refs(response: &mut Response, f: &mut dyn FnMut(&mut String)) {
+    response.headers.values_mut().for_each(|h| schema_refs(&mut h.schema, f));
+    response.content.values_mut().flat_map(|c| c.schema.as_mut()).for_each(|s| schema_refs(s, f));
+}
+
+fn schema_refs(schema: &mut RefOr<Schema>, f: &mut dyn FnMut(&mut String)) {
+    match schema {
+        RefOr::Ref(r) => f(&mut r.ref_location),
+        RefOr::T(s) => inner_refs(s, f),
+    }
+}
+
+fn inner_refs(schema: &mut Schema, f: &mut dyn FnMut(&mut String)) {
+    let (items, discriminator) = match schema {
+        Schema::Object(o) => {
+            o.properties.values_mut().for_each(|p| schema_refs(p, f));
+            if let Some(AdditionalProperties::RefOr(s)) = o.additional_properties.as_deref_mut() {
+                schema_refs(s, f);
+            }
+            if let Some(names) = o.property_names.as_deref_mut() {
+                inner_refs(names, f);
+            }
+            return;
+        }
+        Schema::Array(a) => {
+            if let ArrayItems::RefOrSchema(items) = &mut a.items {
+                schema_refs(items, f);
+            }
+            a.prefix_items.iter_mut().for_each(|s| inner_refs(s, f));
+            return;
+        }
+        Schema::OneOf(o) => (&mut o.items, &mut o.discriminator),
+        Schema::AllOf(o) => (&mut o.items, &mut o.discriminator),
+        Schema::AnyOf(o) => (&mut o.items, &mut o.discriminator),
+        _ => return,
+    };
+    items.iter_mut().for_each(|s| schema_refs(s, f));
+    for location in discriminator.iter_mut().flat_map(|d| d.mapping.values_mut()) {
+        f(location);
     }
 }

@@ -21,6 +21,10 @@ fn find(conn: &mut DbConnection, actor: &Actor) -> Result<AccountRow, AppError> 
 }
 
 /// The caller's account and its settings (every member may read them).
+///
+/// Any role. `settings` holds `default_contact_access` and the lists that a contact's `status`
+/// and `lead_source` and a deal's `stage` must come from. Send the `ETag` back as `If-Match` on
+/// `PATCH /v1/account`.
 #[utoipa::path(
     tag = "account",
     responses(
@@ -41,6 +45,10 @@ pub async fn get_account(state: web::Data<AppState>, caller: Caller) -> Result<H
 
 /// Changes the name or settings (owner/admin). Partial at every level:
 /// `{"settings":{"default_contact_access":"view"}}` changes that one setting only.
+///
+/// A list given in `settings` replaces that whole list. A new `default_contact_access` takes
+/// effect at once on every level that SPEC §2 derives from it. 403 for callers other than
+/// owner/admin; 412 when `If-Match` is stale.
 #[utoipa::path(
     tag = "account",
     request_body = AccountPatch,
@@ -117,6 +125,9 @@ pub async fn patch_account(
 
 /// Deletes the account and every row that belongs to it (owner only). Irreversible; the
 /// account's audit log goes too, so the deletion itself is recorded in the service log.
+///
+/// Answers 204; there is no undo. Every user, session and API token of the account stops
+/// working at once: their next request answers 401. 403 for callers other than the owner.
 #[utoipa::path(
     tag = "account",
     responses(
@@ -151,6 +162,11 @@ pub struct OwnershipTransferred {
 
 /// Makes another active user of the account the owner (owner only); the old owner
 /// becomes an admin.
+///
+/// Answers both users as they are afterwards: the caller is now an admin. The new owner's
+/// stored privilege grants are cleared (an owner holds every privilege). 403 for callers other
+/// than the owner; 404 when the user is not in the account; 422 when it is the caller or
+/// deactivated.
 #[utoipa::path(
     tag = "account",
     request_body = TransferOwnership,

@@ -148,6 +148,10 @@ fn check_assignee(conn: &mut DbConnection, actor: &Actor, assignee: &str, contac
 }
 
 /// Actions whose contact the caller sees at `view` or above, oldest first.
+///
+/// Filter with `contact_id`, `assignee_id`, `status` and `due_before`. Actions of contacts the
+/// caller sees at `limited` or not at all are never listed or counted. Pass `next_cursor` back
+/// as `cursor` for the next page.
 #[utoipa::path(
     tag = "actions",
     params(ActionFilter, PageParams),
@@ -202,6 +206,10 @@ pub async fn list_actions(
 }
 
 /// Creates an action on a contact the caller sees at `view` or above.
+///
+/// Answers 201 with `Location`. Without `assignee_id` the caller is the assignee. The assignee
+/// must be an active user of the account, and a focused assignee must own the contact (422). A
+/// hidden or missing `contact_id` answers 422, so its existence is not revealed.
 #[utoipa::path(
     tag = "actions",
     request_body = NewAction,
@@ -255,6 +263,8 @@ pub async fn create_action(
 }
 
 /// One action (404 unless the caller sees its contact at `view` or above).
+///
+/// Send the `ETag` back as `If-Match` on `PATCH /v1/actions/{id}`.
 #[utoipa::path(
     tag = "actions",
     params(("id" = Uuid, Path)),
@@ -355,6 +365,10 @@ fn set_status(row: &mut ActionRow, status: ActionStatus) {
 }
 
 /// Changes an action (the assignee, or edit on the contact).
+///
+/// Partial. `status: done` stamps `completed_at`, back to `open` clears it. A new assignee gets
+/// the same checks as on create (422). 412 when `If-Match` is stale or the action changed
+/// meanwhile.
 #[utoipa::path(
     tag = "actions",
     request_body = ActionPatch,
@@ -404,6 +418,9 @@ pub async fn patch_action(
 }
 
 /// Marks an action done (the assignee, or edit on the contact); idempotent.
+///
+/// Answers the action with `status: done`; `completed_at` is kept when it was done already. 403
+/// for a caller who is neither the assignee nor at `edit` on the contact.
 #[utoipa::path(
     tag = "actions",
     params(("id" = Uuid, Path)),
@@ -429,6 +446,9 @@ pub async fn complete_action(
 }
 
 /// Deletes an action (edit on the contact).
+///
+/// Answers 204. Being the assignee is not enough: it needs `edit` on the contact (403
+/// otherwise).
 #[utoipa::path(
     tag = "actions",
     params(("id" = Uuid, Path)),

@@ -30,6 +30,10 @@ pub struct AuditFilter {
 /// The audit log, newest first. Owner and admin see every entry of the account; everyone
 /// else sees only the entries they caused, and of those about a contact or its deals and
 /// actions only the ones whose contact they can still see at `view` or above.
+///
+/// Any role. Filter with `entity_type` and `entity_id`. Each entry names the actor, the action
+/// (`create`, `update` or `delete`) and per changed field `{old, new}`; passwords are never
+/// shown. Pass `next_cursor` back as `cursor` for older entries.
 #[utoipa::path(
     tag = "audit",
     params(PageParams, AuditFilter),
@@ -85,6 +89,9 @@ pub async fn list_audit(
 /// `view_activity` sees the entries about records they can see, so an entry about a
 /// contact (or its deals and actions) below `view` for them is left out. Focused users
 /// never see it.
+///
+/// The entries and filters of `GET /v1/audit`, but every user's, not only the caller's. 403 for
+/// focused users and for users without `view_activity`.
 #[utoipa::path(
     tag = "audit",
     params(PageParams, AuditFilter),

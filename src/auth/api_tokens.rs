@@ -62,6 +62,11 @@ fn forbid_focused(actor: &Actor) -> Result<(), AppError> {
 }
 
 /// Creates a personal API token for the caller (not for focused users).
+///
+/// Answers 201 with the token's metadata and `token`, the secret (it starts with `crm_pat_`):
+/// it is shown this once only. Send it as `Authorization: Bearer crm_pat_…`; it acts as the
+/// caller with the caller's role and privileges at the time of each request. Without
+/// `expires_in_days` it never expires. 403 for focused users.
 #[utoipa::path(
     tag = "api-tokens",
     request_body = NewApiToken,
@@ -115,6 +120,10 @@ pub async fn create_api_token(
 }
 
 /// The caller's own API tokens (never the secrets).
+///
+/// Each entry has the id, the name, the first characters of the token (`prefix`) and
+/// `expires_at`; expired tokens are listed too. Oldest first; only the caller's own tokens. 403
+/// for focused users.
 #[utoipa::path(
     tag = "api-tokens",
     responses(
@@ -141,6 +150,9 @@ pub async fn list_api_tokens(state: web::Data<AppState>, actor: Actor) -> Result
 }
 
 /// Revokes one of the caller's API tokens; it stops working at once.
+///
+/// Answers 204. Only the caller's own tokens: another user's token answers 404, exactly like a
+/// missing one.
 #[utoipa::path(
     tag = "api-tokens",
     params(("id" = Uuid, Path)),

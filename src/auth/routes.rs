@@ -69,6 +69,11 @@ pub struct RefreshIn {
 }
 
 /// Creates an account and its owner, and signs the owner in.
+///
+/// Public: no token. Answers 201 with the new account (default settings), its owner and a token
+/// pair like `POST /v1/auth/login` gives. 409 when the email is already registered (emails are
+/// unique in the whole deployment, case-insensitively); 403 when the deployment runs with
+/// `ALLOW_SIGNUP=false`.
 #[utoipa::path(
     tag = "auth",
     request_body = SignupIn,
@@ -142,6 +147,10 @@ pub async fn signup(state: web::Data<AppState>, body: ValidJson<SignupIn>) -> Re
 
 /// Exchanges email and password for tokens. Attempts are throttled per email and per
 /// client address (429 with `Retry-After`).
+///
+/// Public: no token. The email is matched case-insensitively. An unknown email, a wrong
+/// password and a deactivated user all answer the same 401. The access token is a JWT valid for
+/// `expires_in` seconds; trade the refresh token for a new pair with `POST /v1/auth/refresh`.
 #[utoipa::path(
     tag = "auth",
     request_body = LoginIn,
@@ -188,6 +197,10 @@ pub async fn login(
 
 /// Rotates a refresh token: the presented one is spent and a new pair is returned.
 /// Presenting a spent token again revokes every token of its family.
+///
+/// Public: no token, the refresh token in the body is the credential. Answers a new access and
+/// refresh token; keep only the new refresh token. 401 when the token is unknown, expired or
+/// revoked, when its user is deactivated, or when it was already used.
 #[utoipa::path(
     tag = "auth",
     request_body = RefreshIn,
@@ -214,6 +227,10 @@ pub async fn refresh(state: web::Data<AppState>, body: ValidJson<RefreshIn>) -> 
 }
 
 /// Ends a session: revokes the presented refresh token's family. Idempotent.
+///
+/// Needs a bearer access token, and revokes only a refresh token of the caller's own; the
+/// access token itself stays valid until it expires. Answers 204 also when the refresh token is
+/// unknown, spent or another user's, so the answer reveals nothing about it.
 #[utoipa::path(
     tag = "auth",
     request_body = RefreshIn,

@@ -89,6 +89,11 @@ fn parse_change(actor: &Actor, op: ContactBulkOp, value: &serde_json::Value) -> 
 /// `not_found` (missing, hidden or another account's) or `forbidden` (visible below
 /// `edit`). An invalid `value` (unknown status, owner or office) fails the whole request
 /// with 422 and changes nothing.
+///
+/// Up to 1,000 ids; a repeated id is handled once. Each id goes through the same checks as
+/// `PATCH /v1/contacts/{id}`; `add_tags` and `remove_tags` merge with the contact's current
+/// tags. `set_status` needs `bulk_update_status` and `set_owner` `bulk_update_owner`: without
+/// it the whole request is 403.
 #[utoipa::path(
     tag = "contacts",
     request_body = ContactBulk,

@@ -273,6 +273,10 @@ fn import(conn: &mut DbConnection, actor: &Actor, body: &[u8]) -> Result<ImportR
 /// `private`. Valid rows are created, invalid ones reported with their line and errors;
 /// a row whose email a contact you can see already has is reported as a duplicate. The
 /// whole import is one transaction.
+///
+/// Any role; a focused user's rows are always their own. Answers 200 with `created` and
+/// `failed` (`row` is the line in the file, `errors` field → messages); a failed row does not
+/// stop the others. The body may be up to `IMPORT_BODY_LIMIT` bytes (16 MiB by default).
 #[utoipa::path(
     tag = "contacts",
     request_body(content = String, content_type = "text/csv", description = "CSV with a header row"),
@@ -372,6 +376,10 @@ fn export_batch(
 /// CSV of every contact the caller sees at `view` or above (privilege `export`), with the
 /// list's filters; sorted by `created_at` unless `sort` says otherwise. Streamed in
 /// batches; cells that start like a spreadsheet formula are prefixed with `'`.
+///
+/// Answers `text/csv` as the attachment `contacts.csv`, one header row then one row per contact
+/// with `tags` joined by `;`. Contacts the caller sees at `limited` are left out, like hidden
+/// ones. 403 without the `export` privilege.
 #[utoipa::path(
     tag = "contacts",
     params(ContactFilter),

@@ -30,6 +30,12 @@ fn respond(status: actix_web::http::StatusCode, contact: &ContactOut) -> HttpRes
 /// Contacts the caller can see, newest change first. Contacts at `limited` come with
 /// the basic fields only; filters other than `q` match only contacts the caller sees at
 /// `view` or above.
+///
+/// Any role; the caller's access level (SPEC §2) is applied in SQL, so a hidden contact is
+/// never listed or counted. Each item is `ContactView` or `ContactBasic`, told apart by
+/// `access`. `q` searches names, email and phone; `sort` is `created_at`, `updated_at` or
+/// `last_name`, with `-` for descending. Pass `next_cursor` back as `cursor` with the same
+/// filters and sort.
 #[utoipa::path(
     tag = "contacts",
     params(ContactFilter, PageParams),
@@ -67,6 +73,11 @@ pub async fn list_contacts(
 /// Creates a contact. Without `owner_id` the caller owns it; a focused user always owns
 /// their new contacts. When a focused user uses an email another contact has, that
 /// contact's owner is notified (the create still succeeds).
+///
+/// Answers 201 with `Location` and the contact as the caller sees it afterwards: usually the
+/// full `ContactView`, but `limited` or `hidden` when it was given to another owner or office.
+/// 403 for `private: true` without the right; 422 when `status` or `lead_source` is not in the
+/// account's settings or an organization, owner or office id is not the account's.
 #[utoipa::path(
     tag = "contacts",
     request_body = NewContact,
@@ -99,6 +110,10 @@ pub async fn create_contact(
 }
 
 /// One contact as the caller may see it (404 when hidden).
+///
+/// `view`, `edit` and `manage` answer the full `ContactView`, `limited` the basic fields
+/// (`ContactBasic`); both carry an `ETag` to send back as `If-Match` on PATCH. A hidden
+/// contact, a missing one and another account's all answer the same 404.
 #[utoipa::path(
     tag = "contacts",
     params(("id" = Uuid, Path)),
@@ -129,6 +144,11 @@ pub async fn get_contact(
 
 /// Changes a contact (needs `edit`). Reassigning `owner_id`/`office_id` may leave the
 /// caller without access: the answer is then `{id, access: "hidden"}`.
+///
+/// Partial: only the fields sent change, `null` clears a nullable field and `tags` replaces the
+/// whole list; a patch that changes nothing answers the contact as it is. 403 below `edit`; 412
+/// when `If-Match` is stale. Without `If-Match` a write that races another is retried a few
+/// times, then answers 409.
 #[utoipa::path(
     tag = "contacts",
     request_body = ContactPatch,
@@ -164,8 +184,11 @@ pub async fn patch_contact(
     Ok(respond(actix_web::http::StatusCode::OK, &out))
 }
 
-/// Deletes a contact: owner/admin any, a focused user their own, a user none. Its deals
-/// (with their items) and actions are deleted with it, each with its own audit entry.
+/// Deletes a contact: owner/admin any, a focused user their own, a user none.
+///
+/// Answers 204. Its deals (with their items) and actions are deleted with it, each with its
+/// own audit entry; its audit entries stay. A role user gets 403 on any contact they can
+/// see; to a focused user another owner's contact is hidden, so it answers 404.
 #[utoipa::path(
     tag = "contacts",
     params(("id" = Uuid, Path)),
@@ -195,6 +218,10 @@ pub async fn delete_contact(
 }
 
 /// The contact's change history, newest first (needs `manage`).
+///
+/// Each entry is an audit entry: who, when, and per changed field `{old, new}`. 403 when the
+/// caller sees the contact below `manage` (owner and admin always have `manage`); 404 when it
+/// is hidden. Pass `next_cursor` back as `cursor` for older entries.
 #[utoipa::path(
     tag = "contacts",
     params(("id" = Uuid, Path), PageParams),
@@ -289,6 +316,10 @@ fn explain(
 /// Explains the caller's level on a contact (or, for owner/admin, another user's with
 /// `?user_id=`): the level and the SPEC §2 steps that decided it. The level is the one
 /// every other endpoint applies.
+///
+/// Any role for their own level. `user_id` of another user needs owner/admin (403 otherwise)
+/// and a user of the account (404 otherwise). A contact hidden from the caller answers 404, as
+/// everywhere else.
 #[utoipa::path(
     tag = "contacts",
     params(("id" = Uuid, Path), AccessQuery),
@@ -319,6 +350,10 @@ pub async fn contact_access(
 }
 
 /// The contact as a vCard 4.0 (privilege `download_vcard`, access `view` or above).
+///
+/// Answers `text/vcard` as the attachment `contact.vcf`: name, email, phone, job title,
+/// organization name, and tags as categories. 404 when the contact is hidden; 403 without
+/// `download_vcard` or at `limited`.
 #[utoipa::path(
     tag = "contacts",
     params(("id" = Uuid, Path)),

@@ -30,6 +30,10 @@ pub struct DealFilter {
 }
 
 /// Deals whose contact the caller sees at `view` or above, oldest first.
+///
+/// Filter with `contact_id`, `organization_id`, `stage`, `status` and `owner_id`. Deals of
+/// contacts the caller sees at `limited` or not at all are never listed or counted. Pass
+/// `next_cursor` back as `cursor` for the next page.
 #[utoipa::path(
     tag = "deals",
     params(DealFilter, PageParams),
@@ -85,6 +89,11 @@ pub async fn list_deals(
 }
 
 /// Creates a deal on a contact the caller may edit.
+///
+/// Answers 201 with `Location` and `ETag`. 403 when the contact is visible below `edit`; 422
+/// when it is hidden or missing, so its existence is not revealed. `stage` defaults to the
+/// account's first deal stage, `status` to `pending`, `owner_id` to the caller; `amount` is an
+/// integer in minor units.
 #[utoipa::path(
     tag = "deals",
     request_body = NewDeal,
@@ -115,6 +124,8 @@ pub async fn create_deal(
 }
 
 /// One deal (404 unless the caller sees its contact at `view` or above).
+///
+/// With its line items. Send the `ETag` back as `If-Match` on `PATCH /v1/deals/{id}`.
 #[utoipa::path(
     tag = "deals",
     params(("id" = Uuid, Path)),
@@ -142,6 +153,10 @@ pub async fn get_deal(
 }
 
 /// Changes a deal (edit on its contact; moving it needs edit on the new contact too).
+///
+/// Partial: `null` clears a nullable field. `stage` must be one of the account's `deal_stages`
+/// (422). 403 below `edit` on the contact; 412 when `If-Match` is stale or the deal changed
+/// meanwhile.
 #[utoipa::path(
     tag = "deals",
     request_body = DealPatch,
@@ -175,6 +190,9 @@ pub async fn patch_deal(
 }
 
 /// Deletes a deal: owner/admin, or `delete_deals` with edit on its contact.
+///
+/// Answers 204; its line items go with it. 403 when the caller sees it but lacks `delete_deals`
+/// or `edit` on its contact.
 #[utoipa::path(
     tag = "deals",
     params(("id" = Uuid, Path)),
@@ -199,6 +217,10 @@ pub async fn delete_deal(
 
 /// Count and sum of amounts per stage and currency over exactly the deals the caller can
 /// see, in one SQL query (owner/admin or `view_pipeline`).
+///
+/// One row per stage and currency with `count` and `amount` (the sum, in minor units), stages
+/// in the order of the account's `deal_stages`, retired stages after them. Deals of contacts
+/// the caller sees below `view` are not counted. 403 for callers without `view_pipeline`.
 #[utoipa::path(
     tag = "deals",
     responses(
@@ -255,6 +277,9 @@ pub async fn pipeline(state: web::Data<AppState>, actor: Actor) -> Result<HttpRe
 }
 
 /// Adds a line item (`edit_deal_items` and edit on the contact); answers the whole deal.
+///
+/// Answers 201 with the whole deal (its `version` goes up) and the item's `Location`. Audited
+/// as a change of the deal.
 #[utoipa::path(
     tag = "deals",
     request_body = NewItem,
@@ -303,6 +328,9 @@ pub async fn add_item(
 }
 
 /// Changes a line item; answers the whole deal.
+///
+/// Partial: `name`, `quantity`, `unit_price`. Needs `edit_deal_items` and `edit` on the deal's
+/// contact; the deal's `version` goes up.
 #[utoipa::path(
     tag = "deals",
     request_body = ItemPatch,
@@ -352,6 +380,9 @@ pub async fn patch_item(
 }
 
 /// Removes a line item.
+///
+/// Answers 204. Needs `edit_deal_items` and `edit` on the deal's contact; the deal's `version`
+/// goes up.
 #[utoipa::path(
     tag = "deals",
     params(("id" = Uuid, Path), ("item_id" = Uuid, Path)),

@@ -74,6 +74,9 @@ fn mine(actor: &Actor) -> n::BoxedQuery<'static, MultiBackend> {
 }
 
 /// The caller's notifications, newest first.
+///
+/// `unread=true` leaves out the read ones. A notification about a contact is listed only while
+/// the caller can still see that contact. Pass `next_cursor` back as `cursor` for older ones.
 #[utoipa::path(
     tag = "notifications",
     params(PageParams, NotificationFilter),
@@ -116,6 +119,9 @@ pub async fn list_notifications(
 }
 
 /// Marks one of the caller's notifications read (idempotent).
+///
+/// Answers the notification with `read_at` set; a second call keeps the first `read_at`.
+/// Another user's notification answers 404, like a missing one.
 #[utoipa::path(
     tag = "notifications",
     params(("id" = Uuid, Path)),

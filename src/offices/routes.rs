@@ -26,6 +26,9 @@ fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<OfficeRow, A
 }
 
 /// Offices of the account (every member may list them), oldest first.
+///
+/// Any role. Pass `next_cursor` back as `cursor` for the next page, and `with_total=true` to
+/// get a count.
 #[utoipa::path(
     tag = "offices",
     params(PageParams),
@@ -59,6 +62,10 @@ pub async fn list_offices(
 }
 
 /// Creates an office (owner/admin).
+///
+/// Answers 201 with the office and its `Location`. 403 for callers other than owner/admin.
+/// Users reach the office's contacts through memberships: `PUT
+/// /v1/users/{id}/offices/{office_id}`.
 #[utoipa::path(
     tag = "offices",
     request_body = NewOffice,
@@ -101,6 +108,9 @@ pub async fn create_office(
 }
 
 /// One office.
+///
+/// Any role. An office of another account answers 404 like a missing one. Send the `ETag` back
+/// as `If-Match` on `PATCH /v1/offices/{id}`.
 #[utoipa::path(
     tag = "offices",
     params(("id" = Uuid, Path)),
@@ -127,6 +137,9 @@ pub async fn get_office(
 }
 
 /// Renames an office or changes its address (owner/admin).
+///
+/// Partial: `address: null` clears the address. 403 for callers other than owner/admin; 412
+/// when `If-Match` is stale or the office changed meanwhile.
 #[utoipa::path(
     tag = "offices",
     request_body = OfficePatch,
@@ -215,10 +228,14 @@ pub struct OfficeDeletion {
     pub move_contacts_to: Option<Target>,
 }
 
-/// Deletes an office (owner/admin). An office that still has contacts is deleted only
-/// with `move_contacts_to` (SPEC §3: deleting never widens access silently): each contact
-/// moves, with a new version and its own audit entry; the office's memberships are
-/// removed, each audited; all in the deletion's transaction.
+/// Deletes an office (owner/admin).
+///
+/// An office that still has contacts is deleted only with `move_contacts_to` (SPEC §3:
+/// deleting never widens access silently): each contact moves, with a new version and its
+/// own audit entry; the office's memberships are removed, each audited; all in the
+/// deletion's transaction.
+///
+/// Answers 204. 403 for callers other than owner/admin; 404 for an office of another account.
 #[utoipa::path(
     tag = "offices",
     params(("id" = Uuid, Path), OfficeDeletion),
@@ -285,6 +302,10 @@ pub async fn delete_office(
 }
 
 /// A user's office memberships (owner/admin, or the user itself).
+///
+/// Each membership names the office and the `permission` (`none|view|edit|manage`) that sets a
+/// role-user member's level on the office's contacts (SPEC §2). Ordered by office id. 404 when
+/// the user is not in the caller's account.
 #[utoipa::path(
     tag = "offices",
     params(("id" = Uuid, Path, description = "User id")),
@@ -317,6 +338,10 @@ pub async fn list_user_offices(
 
 /// Grants a user a permission in an office (owner/admin): 201 when the membership is new,
 /// 200 when it changed.
+///
+/// Idempotent: the body sets the permission whatever it was before. It applies from the user's
+/// next request: for a role-user member the level on a contact of the office is the higher of
+/// this permission and the account's `default_contact_access` (SPEC §2).
 #[utoipa::path(
     tag = "offices",
     request_body = MembershipIn,
@@ -360,6 +385,10 @@ pub async fn put_membership(
 }
 
 /// Removes a user's membership in an office (owner/admin).
+///
+/// Answers 204; 404 when the user has no membership in that office. From the user's next
+/// request their level on the office's contacts falls back to the account's
+/// `default_contact_access` (SPEC §2).
 #[utoipa::path(
     tag = "offices",
     params(("id" = Uuid, Path, description = "User id"), ("office_id" = Uuid, Path)),

@@ -145,6 +145,10 @@ fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<OrgRow, AppE
 }
 
 /// Organizations the caller can see, oldest first.
+///
+/// Owner, admin and user see every organization of the account; a focused user only those with
+/// a contact they own. `q` filters by name; pass `next_cursor` back as `cursor` for the next
+/// page.
 #[utoipa::path(
     tag = "organizations",
     params(OrganizationFilter, PageParams),
@@ -186,6 +190,9 @@ pub async fn list_organizations(
 }
 
 /// Creates an organization (any role).
+///
+/// Answers 201 with the organization and its `Location`. Link contacts and deals to it through
+/// their `organization_id`.
 #[utoipa::path(
     tag = "organizations",
     request_body = NewOrganization,
@@ -230,6 +237,10 @@ pub async fn create_organization(
 
 /// The organization with its contacts and deals as the caller may see them, and how many
 /// of its contacts the caller cannot see.
+///
+/// Contacts come as in `GET /v1/contacts` (full, or the basic fields at `limited`); deals only
+/// where the caller sees their contact at `view` or above. 404 when the caller cannot see the
+/// organization, e.g. a focused user who owns none of its contacts.
 #[utoipa::path(
     tag = "organizations",
     params(("id" = Uuid, Path)),
@@ -278,6 +289,9 @@ pub async fn get_organization(
 }
 
 /// Edits an organization (owner, admin, user).
+///
+/// Partial: `null` clears `website`, `phone` or `address`. 403 for focused users; 412 when
+/// `If-Match` is stale or the organization changed meanwhile.
 #[utoipa::path(
     tag = "organizations",
     request_body = OrganizationPatch,
@@ -365,6 +379,8 @@ pub async fn patch_organization(
 /// Deletes an organization (owner/admin). Its contacts and deals stay, unlinked
 /// (`organization_id` becomes null), each with a new version and its own audit entry, in
 /// the deletion's transaction; they are never deleted with it.
+///
+/// Answers 204. 403 for user and focused roles, even on an organization they can see.
 #[utoipa::path(
     tag = "organizations",
     params(("id" = Uuid, Path)),

@@ -32,6 +32,9 @@ fn view_for(actor: &Actor, row: &UserRow) -> UserView {
 }
 
 /// The caller's own profile.
+///
+/// Any role. Always the full user, privileges included. Send the `ETag` back as `If-Match` on
+/// `PATCH /v1/me` to avoid overwriting a concurrent change.
 #[utoipa::path(
     tag = "me",
     responses(
@@ -52,6 +55,10 @@ pub async fn get_me(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
 
 /// Edits the caller's own profile. Changing `email` or `password` needs `current_password`
 /// (422 when missing or wrong); a new password ends all the caller's refresh sessions.
+///
+/// Any role; changes names, email and password only (role, privileges and `active` are set by
+/// owner/admin through `PATCH /v1/users/{id}`; here they are unknown fields, 422). 409 when the
+/// new email is registered already; 412 when `If-Match` is stale.
 #[utoipa::path(
     tag = "me",
     request_body = MePatch,
@@ -128,6 +135,9 @@ pub struct UserFilter {
 
 /// Users of the account, oldest first. Owner and admin see every field; other members
 /// see the basic fields (`id, email, first_name, last_name, role, active`).
+///
+/// Any role may list the users. Filter with `role` and `active`; pass `next_cursor` back as
+/// `cursor` for the next page, and `with_total=true` to get a count.
 #[utoipa::path(
     tag = "users",
     params(PageParams, UserFilter),
@@ -174,6 +184,11 @@ pub async fn list_users(
 
 /// Adds a user (owner/admin). The role cannot be `owner`: ownership moves only by
 /// `POST /v1/account/transfer-ownership`.
+///
+/// Answers 201 with the full user and its `Location`; the user is active and can log in at once
+/// with the given password. 403 for callers other than owner/admin; 409 when the email is
+/// registered already (in any account); 422 for `role: owner` or `view_activity` on a role
+/// other than user.
 #[utoipa::path(
     tag = "users",
     request_body = NewUser,
@@ -230,6 +245,9 @@ pub async fn create_user(
 }
 
 /// One user of the account (basic fields unless the caller is owner/admin or the user).
+///
+/// Any role. A user of another account answers 404 like a missing one. Send the `ETag` back as
+/// `If-Match` on `PATCH /v1/users/{id}`.
 #[utoipa::path(
     tag = "users",
     params(("id" = Uuid, Path)),
@@ -299,6 +317,12 @@ fn apply_patch(
 
 /// Edits a user: names, email, role, privileges, active, password (owner/admin; an admin
 /// never edits the owner or itself). Deactivation ends the user's sessions at once.
+///
+/// Partial: only the fields sent change. 403 for callers other than owner/admin, when an admin
+/// targets the owner or itself, or when the owner would be demoted or deactivated (ownership
+/// moves by transfer-ownership only). A new password or `active: false` revokes the user's
+/// refresh sessions, and a deactivated user's next request answers 401. 412 when `If-Match` is
+/// stale.
 #[utoipa::path(
     tag = "users",
     request_body = UserPatch,
@@ -353,12 +377,17 @@ pub struct UserDeletion {
     pub reassign_to: Option<Target>,
 }
 
-/// Deletes a user (owner/admin; never the owner, an admin never itself). A user who still
-/// owns contacts or deals or has open actions is deleted only with `reassign_to` (SPEC §3):
+/// Deletes a user (owner/admin; never the owner, an admin never itself).
+///
+/// A user who still owns contacts or deals or has open actions is deleted only with
+/// `reassign_to` (SPEC §3):
 /// each contact, deal and action moves with a new version and its own audit entry, in the
 /// deletion's transaction (done actions move too, or lose their assignee). Office
 /// memberships are removed, each audited; refresh sessions and API tokens end; audit
 /// entries stay.
+///
+/// Answers 204. 403 when the target is the owner or the caller, and for callers other than
+/// owner/admin; 404 for a user of another account.
 #[utoipa::path(
     tag = "users",
     params(("id" = Uuid, Path), UserDeletion),
@@ -506,6 +535,11 @@ fn bulk_one(conn: &mut DbConnection, actor: &Actor, id: &str, change: &BulkChang
 /// Changes many users in one transaction (owner/admin). Each id reports `ok`,
 /// `not_found` (missing or another account's) or `forbidden` (the owner for an admin,
 /// the caller itself for an admin, `view_activity` for a non-user role).
+///
+/// Up to 500 ids; a repeated id is handled once, and the answer has one result per distinct id
+/// in request order. `value` per op: a list of privileges for
+/// `grant_privileges`/`revoke_privileges`, a boolean for `set_active`, `{office_id,
+/// permission}` for `set_office_permission` (404 when the office is not the account's).
 #[utoipa::path(
     tag = "users",
     request_body = UserBulk,
@@ -627,6 +661,9 @@ pub fn role_info(role: Role) -> RoleInfo {
 }
 
 /// Every role with its capabilities and the privileges it holds or may be granted.
+///
+/// Any role. The same for every account and caller: what SPEC §1 says each role may do, so a
+/// client can build a permissions screen without hard-coding it.
 #[utoipa::path(
     tag = "users",
     responses(

@@ -43,6 +43,7 @@ async fn every_route_is_documented_with_its_errors() {
     ] {
         assert!(paths.contains_key(expected), "{expected} missing from the document");
     }
+    let mut public = Vec::new();
     for (path, item) in paths {
         for (method, op) in item.as_object().unwrap() {
             let responses = op["responses"].as_object().unwrap();
@@ -54,10 +55,50 @@ async fn every_route_is_documented_with_its_errors() {
                     );
                 }
             }
-            if op.get("security").is_some() {
+            // Every operation says whether it needs a token: `[]` for the public ones.
+            let security = op["security"].as_array().unwrap_or_else(|| panic!("{method} {path} has no security"));
+            if security.is_empty() {
+                public.push(format!("{} {path}", method.to_uppercase()));
+            } else {
                 assert!(responses.contains_key("401"), "{method} {path} is secured but documents no 401");
             }
+            assert!(op["description"].as_str().is_some_and(|d| !d.is_empty()), "{method} {path} has no description");
         }
+    }
+    public.sort();
+    assert_eq!(
+        public,
+        ["GET /healthz", "GET /readyz", "POST /v1/auth/login", "POST /v1/auth/refresh", "POST /v1/auth/signup"]
+    );
+}
+
+/// `ContactOut` is serialized untagged; the document makes it a `oneOf` discriminated by
+/// `access` whose branches each allow only the levels mapped to them.
+#[actix_web::test]
+async fn contact_union_is_discriminated_by_access() {
+    let doc = serde_json::to_value(crm_api::app::openapi_doc()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let union = &schemas["ContactOut"];
+    assert_eq!(union["discriminator"]["propertyName"], "access");
+    let mapping = union["discriminator"]["mapping"].as_object().unwrap();
+    let mut levels: Vec<_> = mapping.keys().cloned().collect();
+    let mut all: Vec<_> =
+        schemas["Level"]["enum"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_owned()).collect();
+    levels.sort();
+    all.sort();
+    assert_eq!(levels, all, "every access level maps to a contact shape");
+    for target in mapping.values() {
+        assert!(union["oneOf"].as_array().unwrap().iter().any(|branch| branch["$ref"] == *target), "{target}");
+        let name = target.as_str().unwrap().strip_prefix("#/components/schemas/").unwrap();
+        let mut allowed: Vec<_> = schemas[name]["properties"]["access"]["enum"].as_array().unwrap().clone();
+        let mut mapped: Vec<_> =
+            mapping.iter().filter(|(_, t)| *t == target).map(|(l, _)| serde_json::json!(l)).collect();
+        allowed.sort_by_key(|v| v.to_string());
+        mapped.sort_by_key(|v| v.to_string());
+        assert_eq!(allowed, mapped, "{name}.access allows exactly the levels mapped to it");
+    }
+    for name in schemas.as_object().unwrap().keys() {
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric()) && name != "BTreeMap", "{name} is no type name");
     }
 }
 
