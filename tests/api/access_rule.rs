@@ -8,6 +8,11 @@ use crate::helpers::{Session, TestApp};
 crate::both_backends!(
     audit_and_activity_follow_the_contact_for_deals_and_actions,
     settings_and_roles_are_constrained_in_the_database,
+    deleting_an_office_never_widens_access,
+    deleting_a_user_reassigns_or_refuses,
+    deleting_a_contact_audits_its_deals_and_actions,
+    deleting_an_organization_unlinks_with_audit,
+    concurrent_deletes_audit_once,
 );
 
 async fn create(app: &TestApp, by: &Session, path: &str, body: Value) -> Value {
@@ -110,4 +115,237 @@ async fn settings_and_roles_are_constrained_in_the_database(app: TestApp) {
     }
     let settings = app.get("/v1/account").bearer(&owner.token).send().await.json();
     assert_eq!(settings["settings"]["default_contact_access"], "limited");
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// Entries of one entity, oldest first, as the owner reads them.
+async fn entries(app: &TestApp, owner: &Session, entity_id: &str) -> Vec<Value> {
+    let page = app.get(&format!("/v1/audit?entity_id={entity_id}&limit=200")).bearer(&owner.token).send().await.json();
+    let mut list = page["data"].as_array().unwrap().clone();
+    list.reverse();
+    list
+}
+
+async fn deleting_an_office_never_widens_access(app: TestApp) {
+    let owner = app.signup().await;
+    let user = app.user(&owner, "user", &[]).await;
+    let patch = json!({"settings": {"default_contact_access": "hidden"}});
+    assert_eq!(app.patch("/v1/account").bearer(&owner.token).json(patch).send().await.status, 200);
+    let north = app.office(&owner, "North").await;
+    let south = app.office(&owner, "South").await;
+    let put = app
+        .put(&format!("/v1/users/{}/offices/{north}", user.user_id))
+        .bearer(&owner.token)
+        .json(json!({"permission": "none"}))
+        .send()
+        .await;
+    assert_eq!(put.status, 201);
+    // Unowned, in North: hidden from the user. Without its office it would be `edit` for all.
+    let c =
+        create(&app, &owner, "/v1/contacts", json!({"first_name": "Kept", "owner_id": null, "office_id": north})).await;
+    let path = format!("/v1/contacts/{}", id(&c));
+    app.get(&path).bearer(&user.token).send().await.assert_problem(404);
+    let r = app.delete(&format!("/v1/offices/{north}")).bearer(&owner.token).send().await;
+    let problem = r.assert_problem(409);
+    assert_eq!(problem["counts"], json!({"contacts": 1}), "{problem}");
+    app.delete(&format!("/v1/offices/{north}?move_contacts_to={north}"))
+        .bearer(&owner.token)
+        .send()
+        .await
+        .assert_problem(422);
+    app.delete(&format!("/v1/offices/{north}?move_contacts_to=nowhere"))
+        .bearer(&owner.token)
+        .send()
+        .await
+        .assert_problem(400);
+    let foreign = uuid::Uuid::now_v7();
+    app.delete(&format!("/v1/offices/{north}?move_contacts_to={foreign}"))
+        .bearer(&owner.token)
+        .send()
+        .await
+        .assert_problem(422);
+    // Nothing changed by the refusals.
+    let now = app.get(&path).bearer(&owner.token).send().await.json();
+    assert_eq!((now["office_id"].as_str(), now["version"].clone()), (Some(north.as_str()), json!(1)));
+    assert_eq!(app.get(&format!("/v1/offices/{north}")).bearer(&owner.token).send().await.status, 200);
+    // Moved to South: a new version, an audit entry, still hidden from the user.
+    let r = app.delete(&format!("/v1/offices/{north}?move_contacts_to={south}")).bearer(&owner.token).send().await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let now = app.get(&path).bearer(&owner.token).send().await.json();
+    assert_eq!((now["office_id"].as_str(), now["version"].clone()), (Some(south.as_str()), json!(2)));
+    let log = entries(&app, &owner, &id(&c)).await;
+    assert_eq!(log.last().unwrap()["changes"]["office_id"], json!({"old": north, "new": south}));
+    app.get(&path).bearer(&user.token).send().await.assert_problem(404);
+    // The membership went with an audit entry of its own.
+    let m = entries(&app, &owner, &format!("{}/{north}", user.user_id)).await;
+    assert_eq!(m.last().unwrap()["action"], "delete", "{m:?}");
+    let offices = app.get(&format!("/v1/users/{}/offices", user.user_id)).bearer(&owner.token).send().await.json();
+    assert_eq!(offices, json!([]));
+    // `none` is the explicit way to leave contacts without an office.
+    let r = app.delete(&format!("/v1/offices/{south}?move_contacts_to=none")).bearer(&owner.token).send().await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let now = app.get(&path).bearer(&owner.token).send().await.json();
+    assert_eq!((now["office_id"].clone(), now["version"].clone()), (Value::Null, json!(3)));
+    // An empty office needs no parameter.
+    let empty = app.office(&owner, "Empty").await;
+    assert_eq!(app.delete(&format!("/v1/offices/{empty}")).bearer(&owner.token).send().await.status, 204);
+}
+
+async fn deleting_a_user_reassigns_or_refuses(app: TestApp) {
+    let owner = app.signup().await;
+    let leaver = app.user(&owner, "user", &[]).await;
+    let heir = app.user(&owner, "user", &[]).await;
+    let focused = app.user(&owner, "focused", &[]).await;
+    let office = app.office(&owner, "North").await;
+    let put = app
+        .put(&format!("/v1/users/{}/offices/{office}", leaver.user_id))
+        .bearer(&owner.token)
+        .json(json!({"permission": "edit"}))
+        .send()
+        .await;
+    assert_eq!(put.status, 201);
+    let c = create(&app, &owner, "/v1/contacts", json!({"first_name": "Owned", "owner_id": leaver.user_id})).await;
+    let deal = json!({"contact_id": id(&c), "name": "D", "amount": 5, "currency": "EUR", "owner_id": leaver.user_id});
+    let d = create(&app, &owner, "/v1/deals", deal).await;
+    let open = create(
+        &app,
+        &owner,
+        "/v1/actions",
+        json!({"contact_id": id(&c), "text": "Open", "assignee_id": leaver.user_id}),
+    )
+    .await;
+    let done = create(
+        &app,
+        &owner,
+        "/v1/actions",
+        json!({"contact_id": id(&c), "text": "Done", "assignee_id": leaver.user_id}),
+    )
+    .await;
+    let r = app.post(&format!("/v1/actions/{}/complete", id(&done))).bearer(&owner.token).send().await;
+    assert_eq!(r.status, 200);
+    let path = format!("/v1/users/{}", leaver.user_id);
+    let problem = app.delete(&path).bearer(&owner.token).send().await.assert_problem(409);
+    assert_eq!(problem["counts"], json!({"contacts": 1, "deals": 1, "open_actions": 1}), "{problem}");
+    for bad in [focused.user_id.as_str(), leaver.user_id.as_str(), owner.account_id.as_str()] {
+        let r = app.delete(&format!("{path}?reassign_to={bad}")).bearer(&owner.token).send().await;
+        assert!(r.assert_problem(422)["errors"]["reassign_to"].is_array(), "{bad}");
+    }
+    app.delete(&format!("{path}?reassign_to=someone")).bearer(&owner.token).send().await.assert_problem(400);
+    // A deactivated heir is refused too.
+    let gone = app.user(&owner, "user", &[]).await;
+    let off = app
+        .patch(&format!("/v1/users/{}", gone.user_id))
+        .bearer(&owner.token)
+        .json(json!({"active": false}))
+        .send()
+        .await;
+    assert_eq!(off.status, 200);
+    app.delete(&format!("{path}?reassign_to={}", gone.user_id)).bearer(&owner.token).send().await.assert_problem(422);
+    assert_eq!(app.get(&path).bearer(&owner.token).send().await.status, 200, "refusals delete nothing");
+    let r = app.delete(&format!("{path}?reassign_to={}", heir.user_id)).bearer(&owner.token).send().await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    app.get(&path).bearer(&owner.token).send().await.assert_problem(404);
+    let contact = app.get(&format!("/v1/contacts/{}", id(&c))).bearer(&owner.token).send().await.json();
+    assert_eq!((contact["owner_id"].as_str(), contact["version"].clone()), (Some(heir.user_id.as_str()), json!(2)));
+    let deal = app.get(&format!("/v1/deals/{}", id(&d))).bearer(&owner.token).send().await.json();
+    assert_eq!((deal["owner_id"].as_str(), deal["version"].clone()), (Some(heir.user_id.as_str()), json!(2)));
+    for action in [&open, &done] {
+        let a = app.get(&format!("/v1/actions/{}", id(action))).bearer(&owner.token).send().await.json();
+        assert_eq!(a["assignee_id"].as_str(), Some(heir.user_id.as_str()), "{a}");
+        let log = entries(&app, &owner, &id(action)).await;
+        assert_eq!(log.last().unwrap()["changes"]["assignee_id"], json!({"old": leaver.user_id, "new": heir.user_id}));
+    }
+    let log = entries(&app, &owner, &id(&c)).await;
+    assert_eq!(log.last().unwrap()["changes"]["owner_id"], json!({"old": leaver.user_id, "new": heir.user_id}));
+    let log = entries(&app, &owner, &id(&d)).await;
+    assert_eq!(log.last().unwrap()["changes"]["owner_id"], json!({"old": leaver.user_id, "new": heir.user_id}));
+    let m = entries(&app, &owner, &format!("{}/{office}", leaver.user_id)).await;
+    assert_eq!(m.last().unwrap()["action"], "delete");
+    // The heir now owns the contact, and sees it as an owner does.
+    let seen = app.get(&format!("/v1/contacts/{}", id(&c))).bearer(&heir.token).send().await.json();
+    assert_eq!(seen["access"], "edit");
+    // With only done actions left nothing blocks the delete; they lose their assignee, audited.
+    let quiet = app.user(&owner, "user", &[]).await;
+    let a =
+        create(&app, &owner, "/v1/actions", json!({"contact_id": id(&c), "text": "Old", "assignee_id": quiet.user_id}))
+            .await;
+    app.post(&format!("/v1/actions/{}/complete", id(&a))).bearer(&owner.token).send().await;
+    let r = app.delete(&format!("/v1/users/{}", quiet.user_id)).bearer(&owner.token).send().await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let after = app.get(&format!("/v1/actions/{}", id(&a))).bearer(&owner.token).send().await.json();
+    assert_eq!(after["assignee_id"], Value::Null);
+    let log = entries(&app, &owner, &id(&a)).await;
+    assert_eq!(log.last().unwrap()["changes"]["assignee_id"], json!({"old": quiet.user_id, "new": null}));
+    // `none` leaves a deleted user's contacts unowned, audited.
+    let third = app.user(&owner, "user", &[]).await;
+    let c3 = create(&app, &owner, "/v1/contacts", json!({"first_name": "T", "owner_id": third.user_id})).await;
+    let r = app.delete(&format!("/v1/users/{}?reassign_to=none", third.user_id)).bearer(&owner.token).send().await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let c3 = app.get(&format!("/v1/contacts/{}", id(&c3))).bearer(&owner.token).send().await.json();
+    assert_eq!((c3["owner_id"].clone(), c3["version"].clone()), (Value::Null, json!(2)));
+}
+
+async fn deleting_a_contact_audits_its_deals_and_actions(app: TestApp) {
+    let owner = app.signup().await;
+    let c = create(&app, &owner, "/v1/contacts", json!({"first_name": "Gone"})).await;
+    let d =
+        create(&app, &owner, "/v1/deals", json!({"contact_id": id(&c), "name": "D", "amount": 5, "currency": "EUR"}))
+            .await;
+    let r = app
+        .post(&format!("/v1/deals/{}/items", id(&d)))
+        .bearer(&owner.token)
+        .json(json!({"name": "Item", "quantity": 2, "unit_price": 3}))
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let a = create(&app, &owner, "/v1/actions", json!({"contact_id": id(&c), "text": "Call"})).await;
+    assert_eq!(app.delete(&format!("/v1/contacts/{}", id(&c))).bearer(&owner.token).send().await.status, 204);
+    for (entity, kind) in [(id(&d), "deal"), (id(&a), "action"), (id(&c), "contact")] {
+        let log = entries(&app, &owner, &entity).await;
+        let last = log.last().unwrap();
+        assert_eq!((last["action"].as_str(), last["entity_type"].as_str()), (Some("delete"), Some(kind)), "{log:?}");
+    }
+    let deal_entry = entries(&app, &owner, &id(&d)).await;
+    assert_eq!(deal_entry.last().unwrap()["changes"]["items"]["old"][0]["name"], "Item");
+    app.get(&format!("/v1/deals/{}", id(&d))).bearer(&owner.token).send().await.assert_problem(404);
+    app.get(&format!("/v1/actions/{}", id(&a))).bearer(&owner.token).send().await.assert_problem(404);
+}
+
+async fn deleting_an_organization_unlinks_with_audit(app: TestApp) {
+    let owner = app.signup().await;
+    let o = create(&app, &owner, "/v1/organizations", json!({"name": "Acme"})).await;
+    let c = create(&app, &owner, "/v1/contacts", json!({"first_name": "Linked", "organization_id": id(&o)})).await;
+    let deal = json!({"contact_id": id(&c), "organization_id": id(&o), "name": "D", "amount": 5, "currency": "EUR"});
+    let d = create(&app, &owner, "/v1/deals", deal).await;
+    assert_eq!(app.delete(&format!("/v1/organizations/{}", id(&o))).bearer(&owner.token).send().await.status, 204);
+    for path in [format!("/v1/contacts/{}", id(&c)), format!("/v1/deals/{}", id(&d))] {
+        let now = app.get(&path).bearer(&owner.token).send().await.json();
+        assert_eq!((now["organization_id"].clone(), now["version"].clone()), (Value::Null, json!(2)), "{path}");
+        let log = entries(&app, &owner, &id(&now)).await;
+        assert_eq!(log.last().unwrap()["changes"]["organization_id"], json!({"old": id(&o), "new": null}));
+    }
+}
+
+/// A delete that found no row (a concurrent one won) writes no audit entry.
+async fn concurrent_deletes_audit_once(app: TestApp) {
+    let owner = app.signup().await;
+    let c = create(&app, &owner, "/v1/contacts", json!({"first_name": "Race"})).await;
+    let d =
+        create(&app, &owner, "/v1/deals", json!({"contact_id": id(&c), "name": "D", "amount": 5, "currency": "EUR"}))
+            .await;
+    let a = create(&app, &owner, "/v1/actions", json!({"contact_id": id(&c), "text": "Call"})).await;
+    for path in [format!("/v1/deals/{}", id(&d)), format!("/v1/actions/{}", id(&a))] {
+        let answers =
+            futures_util::future::join_all((0..20).map(|_| app.delete(&path).bearer(&owner.token).send())).await;
+        let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == 204).count(), 1, "{path}: {statuses:?}");
+        assert!(statuses.iter().all(|s| [204, 404].contains(s)), "{path}: {statuses:?}");
+    }
+    for entity in [id(&d), id(&a)] {
+        let log = entries(&app, &owner, &entity).await;
+        assert_eq!(log.iter().filter(|e| e["action"] == "delete").count(), 1, "{log:?}");
+    }
 }
