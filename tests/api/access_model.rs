@@ -35,6 +35,8 @@ struct ModelContact {
 #[derive(Debug, Clone)]
 struct ModelDeal {
     id: String,
+    /// An item the owner added, for the item PATCH/DELETE checks.
+    item: String,
     contact: usize,
     stage: &'static str,
     currency: &'static str,
@@ -90,8 +92,15 @@ struct World {
     default_rank: usize,
 }
 
-const PRIVILEGES: [&str; 5] =
-    ["export", "download_vcard", "own_private_contacts", "bulk_update_status", "view_pipeline"];
+const PRIVILEGES: [&str; 7] = [
+    "export",
+    "download_vcard",
+    "own_private_contacts",
+    "bulk_update_status",
+    "view_pipeline",
+    "delete_deals",
+    "edit_deal_items",
+];
 
 async fn build(app: TestApp, rng: &mut StdRng, default_access: &str, contacts: usize) -> World {
     let owner = app.signup().await;
@@ -178,7 +187,16 @@ async fn build(app: TestApp, rng: &mut StdRng, default_access: &str, contacts: u
             .send()
             .await;
         assert_eq!(r.status, 201, "{}", r.text());
-        deals.push(ModelDeal { id: r.json()["id"].as_str().unwrap().to_owned(), contact, stage, currency, amount });
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        let r = app
+            .post(&format!("/v1/deals/{id}/items"))
+            .bearer(&owner.token)
+            .json(json!({"name": "Item", "quantity": 1, "unit_price": 10}))
+            .send()
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let item = r.json()["items"][0]["id"].as_str().unwrap().to_owned();
+        deals.push(ModelDeal { id, item, contact, stage, currency, amount });
     }
     let mut actions = Vec::new();
     for _ in 0..30 {
@@ -368,11 +386,38 @@ async fn all_pages(app: &TestApp, token: &str, path: &str) -> HashMap<String, se
     }
 }
 
-/// Deals, actions, pipeline and organizations inherit the contact rule (SPEC §3).
+/// The account's audit entries, counted as the owner sees them.
+async fn audit_total(w: &World) -> i64 {
+    let page = w.app.get("/v1/audit?with_total=true&limit=1").bearer(&w.owner.token).send().await.json();
+    page["total"].as_i64().unwrap()
+}
+
+/// id -> (version, status) of every deal or action, as the owner sees them.
+async fn snapshot(w: &World, path: &str) -> HashMap<String, (i64, String)> {
+    all_pages(&w.app, &w.owner.token, path)
+        .await
+        .into_iter()
+        .map(|(id, v)| (id, (v["version"].as_i64().unwrap(), v["status"].as_str().unwrap_or("").to_owned())))
+        .collect()
+}
+
+/// Deals, actions, pipeline and organizations inherit the contact rule (SPEC §3), for
+/// reads and writes alike: every write the model allows lands (one audit entry, one new
+/// version), every write it refuses answers 404/403 and changes no row and no audit entry.
 async fn check_derived(w: &World, user: &ModelUser, expected: &HashMap<&str, usize>, diverge: &mut impl FnMut(String)) {
     let app = &w.app;
     let token = &user.session.token;
     let rank_of = |contact: usize| expected[w.contacts[contact].id.as_str()];
+    let audit_before = audit_total(w).await;
+    let (deals_before, actions_before) = (snapshot(w, "/v1/deals").await, snapshot(w, "/v1/actions").await);
+    // Writes the model allowed, each one audit entry; and the new versions they give.
+    let mut landed = 0i64;
+    let mut bumps: HashMap<String, i64> = HashMap::new();
+    let mut bump = |id: &str, landed: &mut i64| {
+        *landed += 1;
+        *bumps.entry(id.to_owned()).or_default() += 1;
+    };
+    let unique = || uuid::Uuid::now_v7().simple().to_string();
     // Deals: visible with view on the contact, changed with edit.
     let listed = all_pages(app, token, "/v1/deals").await;
     for d in &w.deals {
@@ -384,10 +429,44 @@ async fn check_derived(w: &World, user: &ModelUser, expected: &HashMap<&str, usi
         let patch = app
             .patch(&format!("/v1/deals/{}", d.id))
             .bearer(token)
-            .json(json!({"name": "Renamed"}))
+            .json(json!({"name": format!("Renamed {}", unique())}))
             .send()
             .await
             .status;
+        if patch == 200 {
+            bump(&d.id, &mut landed);
+        }
+        // Items: `edit_deal_items` and edit on the contact.
+        let want_item = match rank {
+            0 | 1 => 404,
+            2 => 403,
+            _ if has(user, "edit_deal_items") => 200,
+            _ => 403,
+        };
+        let items = format!("/v1/deals/{}/items", d.id);
+        let r = app.patch(&format!("{items}/{}", d.item)).bearer(token).json(json!({"name": unique()})).send().await;
+        let added =
+            app.post(&items).bearer(token).json(json!({"name": "New", "quantity": 2, "unit_price": 3})).send().await;
+        let added_status = if added.status == 201 { 200 } else { added.status };
+        let removed = match added.header("location") {
+            Some(location) if added.status == 201 => app.delete(&location).bearer(token).send().await.status,
+            _ => app.delete(&format!("{items}/{}", uuid::Uuid::now_v7())).bearer(token).send().await.status,
+        };
+        let removed = if removed == 204 { 200 } else { removed };
+        if (r.status, added_status, removed) != (want_item, want_item, want_item) {
+            diverge(format!(
+                "deal items PATCH/POST/DELETE: {} level {} edit_deal_items {}: {:?} want {want_item}",
+                user.role,
+                LEVELS[rank],
+                has(user, "edit_deal_items"),
+                (r.status, added.status, removed)
+            ));
+        }
+        for status in [r.status, added_status, removed] {
+            if status == 200 {
+                bump(&d.id, &mut landed);
+            }
+        }
         let want = match rank {
             0 | 1 => (404, 404),
             2 => (200, 403),
@@ -428,6 +507,8 @@ async fn check_derived(w: &World, user: &ModelUser, expected: &HashMap<&str, usi
         diverge(format!("pipeline without privilege: {} {}", user.role, r.status));
     }
     // Actions: visible with view; changed by the assignee or with edit.
+    let mut open_actions: BTreeSet<String> =
+        actions_before.iter().filter(|(_, (_, status))| status == "open").map(|(id, _)| id.clone()).collect();
     let listed = all_pages(app, token, "/v1/actions").await;
     for a in &w.actions {
         let rank = rank_of(a.contact);
@@ -437,7 +518,7 @@ async fn check_derived(w: &World, user: &ModelUser, expected: &HashMap<&str, usi
         let patch = app
             .patch(&format!("/v1/actions/{}", a.id))
             .bearer(token)
-            .json(json!({"text": "Again"}))
+            .json(json!({"text": format!("Again {}", unique())}))
             .send()
             .await
             .status;
@@ -446,6 +527,37 @@ async fn check_derived(w: &World, user: &ModelUser, expected: &HashMap<&str, usi
             2 if a.assignee != user.session.user_id => 403,
             _ => 200,
         };
+        if patch == 200 {
+            bump(&a.id, &mut landed);
+        }
+        // `complete`: the same rule; it writes only while the action is open.
+        let was_open = open_actions.contains(&a.id);
+        let complete = app.post(&format!("/v1/actions/{}/complete", a.id)).bearer(token).send().await.status;
+        if complete != want {
+            diverge(format!("action complete: {} level {}: {complete} want {want}", user.role, LEVELS[rank]));
+        }
+        if complete == 200 && was_open {
+            open_actions.remove(&a.id);
+            bump(&a.id, &mut landed);
+        }
+        // Creating an action needs view (a hidden contact is not a contact you can see: 422).
+        let r = app
+            .post("/v1/actions")
+            .bearer(token)
+            .json(json!({"contact_id": w.contacts[a.contact].id, "text": "Mine"}))
+            .send()
+            .await;
+        let want_create = match rank {
+            0 => 422,
+            1 => 403,
+            _ => 201,
+        };
+        if r.status != want_create {
+            diverge(format!("action POST: {} level {}: {} want {want_create}", user.role, LEVELS[rank], r.status));
+        }
+        if r.status == 201 {
+            landed += 1;
+        }
         if patch != want {
             diverge(format!(
                 "action PATCH: {} level {} assignee {}: {patch} want {want}",
@@ -464,6 +576,25 @@ async fn check_derived(w: &World, user: &ModelUser, expected: &HashMap<&str, usi
         let visible_org = user.role != "focused" || members.iter().any(|i| rank_of(*i) >= 1);
         if listed.contains_key(org) != visible_org {
             diverge(format!("organizations list: {} org {org}: listed {}", user.role, listed.contains_key(org)));
+        }
+        // Owner, admin and user edit organizations; a focused user may not (403 where visible).
+        let patch = app
+            .patch(&format!("/v1/organizations/{org}"))
+            .bearer(token)
+            .json(json!({"name": format!("Org {}", unique())}))
+            .send()
+            .await
+            .status;
+        let want_patch = match (visible_org, user.role) {
+            (false, _) => 404,
+            (true, "focused") => 403,
+            _ => 200,
+        };
+        if patch != want_patch {
+            diverge(format!("organization PATCH: {} {org}: {patch} want {want_patch}", user.role));
+        }
+        if patch == 200 {
+            landed += 1;
         }
         let r = app.get(&format!("/v1/organizations/{org}")).bearer(token).send().await;
         if !visible_org {
@@ -497,6 +628,75 @@ async fn check_derived(w: &World, user: &ModelUser, expected: &HashMap<&str, usi
                 want_deals.len()
             ));
         }
+    }
+    // Refused writes wrote nothing; allowed ones one entry and one version each.
+    let audit_after = audit_total(w).await;
+    if audit_after - audit_before != landed {
+        diverge(format!(
+            "derived writes of {}: {} audit entries for {landed} writes",
+            user.role,
+            audit_after - audit_before
+        ));
+    }
+    for (path, before) in [("/v1/deals", &deals_before), ("/v1/actions", &actions_before)] {
+        for (id, (version, _)) in snapshot(w, path).await {
+            let Some((old, _)) = before.get(&id) else { continue };
+            let want = old + bumps.get(&id).copied().unwrap_or(0);
+            if version != want {
+                diverge(format!("{path} {id} after {}'s writes: version {version}, model {want}", user.role));
+            }
+        }
+    }
+}
+
+/// Deals and actions deleted in random order, every user trying each: a deal by owner/admin
+/// or with `delete_deals` and edit, an action with edit. A refused delete changes nothing.
+async fn check_derived_deletes(w: &World, rng: &mut StdRng, seed: u64, divergences: &mut Vec<String>) {
+    let audit_before = audit_total(w).await;
+    let mut deleted = 0;
+    let targets: Vec<(bool, usize)> =
+        (0..w.deals.len()).map(|i| (true, i)).chain((0..w.actions.len()).map(|i| (false, i))).collect();
+    let mut attempts: Vec<(usize, (bool, usize))> =
+        (0..w.users.len()).flat_map(|u| targets.iter().map(move |t| (u, *t))).collect();
+    attempts.shuffle(rng);
+    attempts.sort_by_key(|(u, _)| matches!(w.users[*u].role, "owner" | "admin"));
+    let mut gone: BTreeSet<(bool, usize)> = BTreeSet::new();
+    for (u, (is_deal, i)) in attempts {
+        let user = &w.users[u];
+        let (path, contact) = if is_deal {
+            (format!("/v1/deals/{}", w.deals[i].id), w.deals[i].contact)
+        } else {
+            (format!("/v1/actions/{}", w.actions[i].id), w.actions[i].contact)
+        };
+        let rank = model_level(user, &w.contacts[contact], w.default_rank);
+        let manager = matches!(user.role, "owner" | "admin");
+        let want = if gone.contains(&(is_deal, i)) || rank < 2 {
+            404
+        } else if is_deal && (manager || (has(user, "delete_deals") && rank >= 3)) {
+            204
+        } else if !is_deal && rank >= 3 {
+            204
+        } else {
+            403
+        };
+        let r = w.app.delete(&path).bearer(&user.session.token).send().await;
+        if r.status != want {
+            divergences.push(format!(
+                "[seed {seed}] DELETE {path}: {} level {}: {} (want {want})",
+                user.role, LEVELS[rank], r.status
+            ));
+        }
+        if r.status == 204 {
+            gone.insert((is_deal, i));
+            deleted += 1;
+        }
+    }
+    let audit_after = audit_total(w).await;
+    if audit_after - audit_before != deleted {
+        divergences.push(format!(
+            "[seed {seed}] derived deletes: {} audit entries for {deleted} deletes",
+            audit_after - audit_before
+        ));
     }
 }
 
@@ -545,10 +745,12 @@ async fn run(app: TestApp, default_access: &str) {
     let mut pairs = 0;
     let mut world = build(app, &mut rng, default_access, 80).await;
     pairs += check_world(&world, &mut rng, seed, &mut divergences).await;
+    check_derived_deletes(&world, &mut rng, seed, &mut divergences).await;
     check_deletes(&mut world, &mut rng, seed, &mut divergences).await;
     let app = world.app;
     let mut world = build(app, &mut rng, default_access, 80).await;
     pairs += check_world(&world, &mut rng, seed, &mut divergences).await;
+    check_derived_deletes(&world, &mut rng, seed, &mut divergences).await;
     check_deletes(&mut world, &mut rng, seed, &mut divergences).await;
     eprintln!("access model ({}, default {default_access}, seed {seed}): {pairs} pairs checked", world.app.backend);
     assert!(pairs >= 1280);
