@@ -16,7 +16,7 @@ use crate::db::schema::{
 };
 use crate::db::{insert_batch, DbConnection};
 use crate::deals::model::DealRow;
-use crate::organizations::OrgRow;
+use crate::organizations::model::OrgRow;
 use crate::users::model::UserRow;
 
 #[derive(Debug, Clone, clap::Args)]

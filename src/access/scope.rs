@@ -82,6 +82,21 @@ impl ContactScope {
         ContactScope { account_id: account_id.into(), user_id: user_id.into(), role, default_access, grants }
     }
 
+    /// The level on a contact named in a request body, for writes that attach something to
+    /// it: a missing or hidden contact is a 422 naming `field` (its existence is not
+    /// revealed), like a foreign one.
+    pub fn level_or_422(
+        &self,
+        conn: &mut crate::db::DbConnection,
+        contact_id: &str,
+        field: &str,
+    ) -> Result<Level, crate::error::AppError> {
+        match self.level_on(conn, contact_id)? {
+            Level::Hidden => Err(crate::error::AppError::field(field, "must be a contact you can see")),
+            level => Ok(level),
+        }
+    }
+
     /// The subject's level on one contact of the account; `hidden` when it is missing,
     /// another account's or not visible.
     pub fn level_on(&self, conn: &mut crate::db::DbConnection, contact_id: &str) -> QueryResult<Level> {

@@ -77,9 +77,7 @@ pub async fn patch_account(
     let wanted = if_match(&req)?;
     let row = db::write(&state.pool, move |conn| {
         let before = find(conn, &actor)?;
-        if wanted.is_some_and(|v| v != before.version) {
-            return Err(AppError::PreconditionFailed);
-        }
+        crate::http::check_version(wanted, before.version)?;
         let mut next = before.clone();
         if let Some(name) = patch.name {
             next.name = name;
@@ -200,7 +198,7 @@ pub async fn transfer_ownership(
         if !target.active {
             return Err(AppError::field("user_id", "must be an active user"));
         }
-        let old_owner = crate::users::queries::find(conn, &actor, &actor.user_id().to_owned())?;
+        let old_owner = crate::users::queries::find(conn, &actor, actor.user_id())?;
         let ctx = AuditCtx::from(&actor);
         let demote = |row: &UserRow, role: Role| UserRow { role: role.as_str().into(), ..row.clone() };
         let previous_owner = crate::users::queries::save(conn, &ctx, &old_owner, demote(&old_owner, Role::Admin))?;

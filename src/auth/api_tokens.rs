@@ -116,7 +116,7 @@ pub async fn create_api_token(
         Ok(view(row))
     })
     .await?;
-    Ok(created(format!("/v1/api-tokens/{}", out.id), &CreatedApiToken { meta: out, token }))
+    Ok(created(format!("/v1/api-tokens/{}", out.id), None, &CreatedApiToken { meta: out, token }))
 }
 
 /// The caller's own API tokens (never the secrets).

@@ -142,7 +142,7 @@ pub async fn signup(state: web::Data<AppState>, body: ValidJson<SignupIn>) -> Re
         })
     })
     .await?;
-    Ok(created("/v1/account".into(), &out))
+    Ok(created("/v1/account".into(), None, &out))
 }
 
 /// Exchanges email and password for tokens. Attempts are throttled per email and per

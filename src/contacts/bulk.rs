@@ -42,7 +42,7 @@ pub struct ContactBulk {
 enum Change {
     AddTags(Vec<String>),
     RemoveTags(Vec<String>),
-    Patch(ContactPatch),
+    Patch(Box<ContactPatch>),
 }
 
 fn as_value<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<T, AppError> {
@@ -71,16 +71,16 @@ fn parse_change(actor: &Actor, op: ContactBulkOp, value: &serde_json::Value) -> 
             if !actor.has(Privilege::BulkUpdateStatus) {
                 return Err(AppError::forbidden("set_status needs the bulk_update_status privilege."));
             }
-            Change::Patch(ContactPatch { status: Some(as_value(value)?), ..Default::default() })
+            Change::Patch(Box::new(ContactPatch { status: Some(as_value(value)?), ..Default::default() }))
         }
         ContactBulkOp::SetOwner => {
             if !actor.has(Privilege::BulkUpdateOwner) {
                 return Err(AppError::forbidden("set_owner needs the bulk_update_owner privilege."));
             }
-            Change::Patch(ContactPatch { owner_id: Some(as_value(value)?), ..Default::default() })
+            Change::Patch(Box::new(ContactPatch { owner_id: Some(as_value(value)?), ..Default::default() }))
         }
         ContactBulkOp::SetOffice => {
-            Change::Patch(ContactPatch { office_id: Some(as_value(value)?), ..Default::default() })
+            Change::Patch(Box::new(ContactPatch { office_id: Some(as_value(value)?), ..Default::default() }))
         }
     })
 }
@@ -125,7 +125,7 @@ pub async fn bulk_contacts(
                 continue;
             }
             let patch = match &change {
-                Change::Patch(p) => p.clone(),
+                Change::Patch(p) => (**p).clone(),
                 Change::AddTags(add) | Change::RemoveTags(add) => {
                     // Tags are merged with the row's current ones, read through the scope.
                     let current = match queries::find(conn, &scope, &id) {

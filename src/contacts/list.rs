@@ -224,6 +224,9 @@ fn order_after(q: Boxed, sort: Sort, cursor: Option<&Cursor>) -> Result<Boxed, A
     })
 }
 
+/// One page of contacts at their levels, and the cursor of the next page.
+pub type RowsAndCursor = (Vec<(ContactRow, Level)>, Option<String>);
+
 /// One page of the scoped list: rows at `min` or above, each with the caller's level.
 pub fn page(
     conn: &mut DbConnection,
@@ -232,7 +235,7 @@ pub fn page(
     min: Level,
     cursor: Option<&str>,
     limit: i64,
-) -> Result<(Vec<(ContactRow, Level)>, Option<String>), AppError> {
+) -> Result<RowsAndCursor, AppError> {
     let sort = Sort::parse(filter.sort.as_deref())?;
     let cursor = cursor.filter(|c| !c.is_empty()).map(|c| Cursor::decode(c, sort)).transpose()?;
     let q = crate::db::Limit(

@@ -151,6 +151,14 @@ impl ContactOut {
         }
     }
 
+    /// The version a client may send back as `If-Match`: full contacts only.
+    pub fn version(&self) -> Option<i64> {
+        match self {
+            ContactOut::Full(c) => Some(c.version),
+            _ => None,
+        }
+    }
+
     pub fn id(&self) -> &str {
         match self {
             ContactOut::Full(c) => &c.id,

@@ -9,10 +9,11 @@ use super::model::*;
 use crate::access::{Actor, ContactScope, Level, Privilege, Role};
 use crate::account::model::AccountSettings;
 use crate::audit::{self, AuditCtx};
-use crate::db::schema::{accounts, audit_log, contact_tags, contacts, notifications, offices, organizations, users};
+use crate::db::schema::{accounts, audit_log, contact_tags, contacts, offices, organizations, users};
 use crate::db::{insert_batch, DbConnection};
 use crate::error::{AppError, FieldErrors};
 use crate::http::{new_id, now};
+use crate::notifications::model::NotificationRow;
 
 pub use crate::db::lower;
 
@@ -288,26 +289,29 @@ fn notify_duplicate_emails(conn: &mut DbConnection, actor: &Actor, rows: &[Conta
             .filter(lower(contacts::email).eq_any(chunk.iter().map(|e| Some((*e).clone())).collect::<Vec<_>>()))
             .select((lower(contacts::email), contacts::id, contacts::owner_id))
             .load(conn)?;
-        let notes: Vec<_> = others
+        let notes: Vec<NotificationRow> = others
             .into_iter()
             .filter_map(|(email, contact_id, owner)| {
-                let owner = owner.filter(|o| *o != actor.user_id())?;
+                let owner = owner.filter(|o| o != actor.user_id())?;
                 let email = written.get(&email?)?;
-                Some((
-                    notifications::id.eq(new_id()),
-                    notifications::account_id.eq(actor.account_id().to_owned()),
-                    notifications::user_id.eq(owner),
-                    notifications::kind.eq("duplicate_email"),
-                    notifications::message.eq(format!(
+                Some(NotificationRow {
+                    id: new_id(),
+                    account_id: actor.account_id().to_owned(),
+                    user_id: owner,
+                    kind: "duplicate_email".into(),
+                    message: format!(
                         "A focused user created a contact with the email {email}, which your contact also uses."
-                    )),
-                    notifications::entity_type.eq("contact"),
-                    notifications::entity_id.eq(contact_id),
-                    notifications::created_at.eq(at),
-                ))
+                    ),
+                    entity_type: "contact".into(),
+                    entity_id: contact_id.clone(),
+                    read_at: None,
+                    created_at: at,
+                    actor_id: Some(actor.user_id().to_owned()),
+                    contact_id: Some(contact_id),
+                })
             })
             .collect();
-        insert_batch!(conn, notifications::table, &notes)?;
+        crate::notifications::queries::insert_all(conn, &notes)?;
     }
     Ok(())
 }
@@ -337,9 +341,7 @@ fn try_update(
     expected_version: Option<i64>,
 ) -> Result<Option<ContactOut>, AppError> {
     let (before, level) = find(conn, scope, id)?;
-    if expected_version.is_some_and(|v| v != before.version) {
-        return Err(AppError::PreconditionFailed);
-    }
+    crate::http::check_version(expected_version, before.version)?;
     if level < Level::Edit {
         return Err(AppError::forbidden("Your access to this contact does not allow changes."));
     }
@@ -558,4 +560,26 @@ pub fn move_linked(
     let rows: Vec<(String, Option<String>)> = moved.into_iter().map(|id| (id.clone(), Some(id))).collect();
     audit::record_moves(conn, &AuditCtx::from(actor), "contact", &rows, link.field(), Some(from), to)?;
     Ok(rows.len())
+}
+
+/// An organization's contacts as the scope sees them (limited ones as basic fields), and
+/// how many of its contacts the scope cannot see (a count over the account, never rows).
+pub fn of_organization(
+    conn: &mut DbConnection,
+    scope: &ContactScope,
+    organization_id: &str,
+) -> Result<(Vec<ContactOut>, i64), AppError> {
+    let rows: Vec<(ContactRow, i32)> = scope
+        .contacts()
+        .filter(contacts::organization_id.eq(organization_id.to_owned()))
+        .order(contacts::id.asc())
+        .select((contacts::all_columns, scope.level()))
+        .load(conn)?;
+    let all: i64 = contacts::table
+        .filter(contacts::account_id.eq(scope.account_id()))
+        .filter(contacts::organization_id.eq(organization_id))
+        .count()
+        .get_result(conn)?;
+    let hidden = all - rows.len() as i64;
+    Ok((project_all(rows.into_iter().map(|(r, l)| (r, Level::from_rank(l))).collect()), hidden))
 }

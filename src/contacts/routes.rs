@@ -16,13 +16,13 @@ use crate::auth::Caller;
 use crate::db::schema::{audit_log, organizations};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
-use crate::http::{etag, if_match, page_by_id, Page, PageParams, ValidJson};
+use crate::http::{created, etag, if_match, page_by_id, Page, PageParams, ValidJson};
 use crate::state::AppState;
 
 fn respond(status: actix_web::http::StatusCode, contact: &ContactOut) -> HttpResponse {
     let mut resp = HttpResponse::build(status);
-    if let ContactOut::Full(c) = contact {
-        resp.insert_header((actix_web::http::header::ETAG, etag(c.version)));
+    if let Some(v) = contact.version() {
+        resp.insert_header((actix_web::http::header::ETAG, etag(v)));
     }
     resp.json(contact)
 }
@@ -100,13 +100,7 @@ pub async fn create_contact(
 ) -> Result<HttpResponse, AppError> {
     let input = body.0;
     let out = db::write(&state.pool, move |conn| queries::create(conn, &actor, input)).await?;
-    let mut resp = respond(actix_web::http::StatusCode::CREATED, &out);
-    resp.headers_mut().insert(
-        actix_web::http::header::LOCATION,
-        actix_web::http::header::HeaderValue::from_str(&format!("/v1/contacts/{}", out.id()))
-            .map_err(|e| AppError::Internal(e.to_string()))?,
-    );
-    Ok(resp)
+    Ok(created(format!("/v1/contacts/{}", out.id()), out.version(), &out))
 }
 
 /// One contact as the caller may see it (404 when hidden).
@@ -210,7 +204,7 @@ pub async fn delete_contact(
     db::write(&state.pool, move |conn| {
         queries::delete(conn, &actor, &ContactScope::of(&actor), &id, |conn, contact_id| {
             crate::deals::queries::delete_for_contact(conn, &actor, contact_id)?;
-            crate::actions::delete_for_contact(conn, &actor, contact_id)
+            crate::actions::queries::delete_for_contact(conn, &actor, contact_id)
         })
     })
     .await?;

@@ -149,6 +149,8 @@ diesel::table! {
         entity_id -> Text,
         read_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        actor_id -> Nullable<Text>,
+        contact_id -> Nullable<Text>,
     }
 }
 

@@ -70,21 +70,6 @@ pub fn view(conn: &mut DbConnection, row: &DealRow, level: Level) -> Result<Deal
     Ok(views(conn, vec![(row.clone(), level)])?.remove(0))
 }
 
-/// The level the scope has on a contact, or a 422 naming `field` when the contact is
-/// missing or hidden (its existence is not revealed).
-pub fn contact_level(
-    conn: &mut DbConnection,
-    scope: &ContactScope,
-    contact_id: &str,
-    field: &str,
-) -> Result<Level, AppError> {
-    match crate::contacts::queries::find(conn, scope, contact_id) {
-        Ok((_, level)) => Ok(level),
-        Err(AppError::NotFound) => Err(AppError::field(field, "must be a contact you can see")),
-        Err(e) => Err(e),
-    }
-}
-
 fn check_fields(conn: &mut DbConnection, actor: &Actor, row: &DealRow) -> Result<(), AppError> {
     let settings = account_settings(conn, actor.account_id())?;
     let mut errors = FieldErrors::new();
@@ -105,7 +90,7 @@ fn check_fields(conn: &mut DbConnection, actor: &Actor, row: &DealRow) -> Result
 pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewDeal) -> Result<DealView, AppError> {
     let scope = ContactScope::of(actor);
     let contact_id = input.contact_id.to_string();
-    let level = contact_level(conn, &scope, &contact_id, "contact_id")?;
+    let level = scope.level_or_422(conn, &contact_id, "contact_id")?;
     if level < Level::Edit {
         return Err(AppError::forbidden("Creating a deal needs edit access to the contact."));
     }
@@ -168,9 +153,7 @@ fn try_update(
     expected_version: Option<i64>,
 ) -> Result<Option<DealView>, AppError> {
     let (before, level) = find(conn, scope, id)?;
-    if expected_version.is_some_and(|v| v != before.version) {
-        return Err(AppError::PreconditionFailed);
-    }
+    crate::http::check_version(expected_version, before.version)?;
     if level < Level::Edit {
         return Err(AppError::forbidden("Changing a deal needs edit access to its contact."));
     }
@@ -178,7 +161,7 @@ fn try_update(
     let mut next = before.clone();
     if let Some(c) = patch.contact_id {
         let c = c.to_string();
-        if contact_level(conn, scope, &c, "contact_id")? < Level::Edit {
+        if scope.level_or_422(conn, &c, "contact_id")? < Level::Edit {
             return Err(AppError::forbidden("Moving a deal needs edit access to the new contact."));
         }
         next.contact_id = c;
@@ -390,4 +373,17 @@ pub fn delete_for_contact(conn: &mut DbConnection, actor: &Actor, contact_id: &s
     let entries: Vec<_> = entries.into_iter().flatten().collect();
     crate::db::insert_batch!(conn, crate::db::schema::audit_log::table, &entries)?;
     Ok(())
+}
+
+/// An organization's deals the scope sees (view on their contact), oldest first.
+pub fn of_organization(
+    conn: &mut DbConnection,
+    scope: &ContactScope,
+    organization_id: &str,
+) -> Result<Vec<DealView>, AppError> {
+    let rows: Vec<(DealRow, i32)> = scoped(scope, Level::View)
+        .filter(deals::organization_id.eq(organization_id.to_owned()))
+        .order(deals::id.asc())
+        .load(conn)?;
+    views(conn, rows.into_iter().map(|(r, l)| (r, Level::from_rank(l))).collect())
 }

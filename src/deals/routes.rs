@@ -116,11 +116,7 @@ pub async fn create_deal(
 ) -> Result<HttpResponse, AppError> {
     let input = body.0;
     let view = db::write(&state.pool, move |conn| queries::create(conn, &actor, input)).await?;
-    let mut resp = created(format!("/v1/deals/{}", view.id), &view);
-    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&crate::http::etag(view.version)) {
-        resp.headers_mut().insert(actix_web::http::header::ETAG, v);
-    }
-    Ok(resp)
+    Ok(created(format!("/v1/deals/{}", view.id), Some(view.version), &view))
 }
 
 /// One deal (404 unless the caller sees its contact at `view` or above).
@@ -285,7 +281,7 @@ pub async fn pipeline(state: web::Data<AppState>, actor: Actor) -> Result<HttpRe
     request_body = NewItem,
     params(("id" = Uuid, Path)),
     responses(
-        (status = 201, body = DealView, headers(("Location" = String))),
+        (status = 201, body = DealView, headers(("Location" = String), ("ETag" = String))),
         (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "No edit_deal_items, or the contact is below edit"),
@@ -324,7 +320,7 @@ pub async fn add_item(
         })
     })
     .await?;
-    Ok(created(format!("/v1/deals/{}/items/{item_id}", view.id), &view))
+    Ok(created(format!("/v1/deals/{}/items/{item_id}", view.id), Some(view.version), &view))
 }
 
 /// Changes a line item; answers the whole deal.

@@ -70,7 +70,7 @@ pub async fn list_offices(
     tag = "offices",
     request_body = NewOffice,
     responses(
-        (status = 201, body = OfficeView, headers(("Location" = String))),
+        (status = 201, body = OfficeView, headers(("Location" = String), ("ETag" = String))),
         (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "Caller is not owner or admin"),
@@ -104,7 +104,7 @@ pub async fn create_office(
         Ok(row)
     })
     .await?;
-    Ok(created(format!("/v1/offices/{}", row.id), &OfficeView::from(&row)))
+    Ok(created(format!("/v1/offices/{}", row.id), Some(row.version), &OfficeView::from(&row)))
 }
 
 /// One office.
@@ -172,9 +172,7 @@ pub async fn patch_office(
     let row = db::write(&state.pool, move |conn| {
         crate::http::optimistic(wanted, || {
             let before = find(conn, &actor, &id)?;
-            if wanted.is_some_and(|v| v != before.version) {
-                return Err(AppError::PreconditionFailed);
-            }
+            crate::http::check_version(wanted, before.version)?;
             let mut next = before.clone();
             if let Some(name) = &patch.name {
                 next.name = name.clone();
@@ -378,7 +376,7 @@ pub async fn put_membership(
     .await?;
     if was_created {
         let location = format!("/v1/users/{}/offices/{}", membership.user_id, membership.office_id);
-        Ok(created(location, &membership))
+        Ok(created(location, None, &membership))
     } else {
         Ok(HttpResponse::Ok().json(membership))
     }

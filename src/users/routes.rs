@@ -47,7 +47,7 @@ fn view_for(actor: &Actor, row: &UserRow) -> UserView {
 pub async fn get_me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, AppError> {
     let row = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
-        find(conn, &actor, &actor.user_id().to_owned())
+        find(conn, &actor, actor.user_id())
     })
     .await?;
     Ok(ok_with_etag(row.version, &UserView::full(&row)))
@@ -84,7 +84,7 @@ pub async fn patch_me(
 ) -> Result<HttpResponse, AppError> {
     let patch = body.0;
     let a = actor.clone();
-    let before = db::run(&state.pool, move |conn| find(conn, &a, &a.user_id().to_owned())).await?;
+    let before = db::run(&state.pool, move |conn| find(conn, &a, a.user_id())).await?;
     check_if_match(&req, before.version)?;
     // Password work runs before the transaction: argon2 is slow on purpose.
     let needs_current = patch.password.is_some() || patch.email.is_some();
@@ -193,7 +193,7 @@ pub async fn list_users(
     tag = "users",
     request_body = NewUser,
     responses(
-        (status = 201, body = UserView, headers(("Location" = String))),
+        (status = 201, body = UserView, headers(("Location" = String), ("ETag" = String))),
         (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "Caller is not owner or admin"),
@@ -241,7 +241,7 @@ pub async fn create_user(
         Ok(row)
     })
     .await?;
-    Ok(created(format!("/v1/users/{}", row.id), &UserView::full(&row)))
+    Ok(created(format!("/v1/users/{}", row.id), Some(row.version), &UserView::full(&row)))
 }
 
 /// One user of the account (basic fields unless the caller is owner/admin or the user).
@@ -357,9 +357,7 @@ pub async fn patch_user(
     let wanted = crate::http::if_match(&req)?;
     let row = db::write(&state.pool, move |conn| {
         let before = find(conn, &actor, &id)?;
-        if wanted.is_some_and(|v| v != before.version) {
-            return Err(AppError::PreconditionFailed);
-        }
+        crate::http::check_version(wanted, before.version)?;
         let next = apply_patch(&actor, &before, patch, new_hash)?;
         save(conn, &AuditCtx::from(&actor), &before, next)
     })
@@ -431,7 +429,7 @@ pub async fn delete_user(
         let counts: std::collections::BTreeMap<String, i64> = [
             ("contacts".to_owned(), contact_queries::count_linked(conn, &scope, ContactLink::Owner, &target.id)?),
             ("deals".to_owned(), deal_queries::count_linked(conn, &scope, DealLink::Owner, &target.id)?),
-            ("open_actions".to_owned(), crate::actions::count_open_assigned(conn, &scope, &target.id)?),
+            ("open_actions".to_owned(), crate::actions::queries::count_open_assigned(conn, &scope, &target.id)?),
         ]
         .into();
         let to = match &reassign {
@@ -450,7 +448,7 @@ pub async fn delete_user(
         };
         contact_queries::move_linked(conn, &actor, ContactLink::Owner, &target.id, to)?;
         deal_queries::move_linked(conn, &actor, DealLink::Owner, &target.id, to)?;
-        crate::actions::move_assigned(conn, &actor, &target.id, to)?;
+        crate::actions::queries::move_assigned(conn, &actor, &target.id, to)?;
         let ctx = AuditCtx::from(&actor);
         memberships::remove_all(conn, &ctx, Some(&target.id), None)?;
         let n = diesel::delete(

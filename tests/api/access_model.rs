@@ -670,14 +670,11 @@ async fn check_derived_deletes(w: &World, rng: &mut StdRng, seed: u64, divergenc
         };
         let rank = model_level(user, &w.contacts[contact], w.default_rank);
         let manager = matches!(user.role, "owner" | "admin");
-        let want = if gone.contains(&(is_deal, i)) || rank < 2 {
-            404
-        } else if is_deal && (manager || (has(user, "delete_deals") && rank >= 3)) {
-            204
-        } else if !is_deal && rank >= 3 {
-            204
-        } else {
-            403
+        let allowed = if is_deal { manager || (has(user, "delete_deals") && rank >= 3) } else { rank >= 3 };
+        let want = match (gone.contains(&(is_deal, i)) || rank < 2, allowed) {
+            (true, _) => 404,
+            (false, true) => 204,
+            (false, false) => 403,
         };
         let r = w.app.delete(&path).bearer(&user.session.token).send().await;
         if r.status != want {

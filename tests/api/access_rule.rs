@@ -47,7 +47,7 @@ async fn audit_and_activity_follow_the_contact_for_deals_and_actions(app: TestAp
     let deal = json!({"contact_id": contact_id, "name": "D", "amount": 5, "currency": "EUR"});
     let d = create(&app, &focused, "/v1/deals", deal).await;
     create(&app, &focused, "/v1/actions", json!({"contact_id": contact_id, "text": "Call"})).await;
-    let mine = app.get(&format!("/v1/audit?limit=200")).bearer(&focused.token).send().await.json();
+    let mine = app.get("/v1/audit?limit=200").bearer(&focused.token).send().await.json();
     assert_eq!(entity_types(&mine), ["action", "contact", "deal"]);
     // The colleague (default `hidden`, not the owner) sees none of it in the stream.
     let stream = app.get("/v1/activity?limit=200").bearer(&colleague.token).send().await.json();

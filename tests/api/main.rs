@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests assert by panicking
 //! Black-box tests through the real HTTP app on SQLite and, when TEST_DATABASE_URL is
 //! set, on PostgreSQL too. One binary for all of them (one link, shared build).
 

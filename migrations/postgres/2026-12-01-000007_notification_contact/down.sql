@@ -1,0 +1,2 @@
+ALTER TABLE notifications DROP COLUMN contact_id;
+ALTER TABLE notifications DROP COLUMN actor_id;

@@ -1,0 +1,158 @@
+//! Organization queries. Owner, admin and user see all of the account's; a focused user
+//! sees those with at least one contact they own (through the contact scope).
+
+use diesel::prelude::*;
+
+use super::model::*;
+use crate::access::{Actor, ContactScope, Level, Role};
+use crate::audit::{self, AuditCtx};
+use crate::contacts::list::like_pattern;
+use crate::contacts::queries::ContactLink;
+use crate::db::schema::organizations as orgs;
+use crate::db::{DbConnection, MultiBackend};
+use crate::deals::queries::DealLink;
+use crate::error::AppError;
+use crate::http::{new_id, now, PageKeys};
+
+/// The organizations the actor sees.
+fn visible(actor: &Actor) -> orgs::BoxedQuery<'static, MultiBackend> {
+    let q = orgs::table.filter(orgs::account_id.eq(actor.account_id().to_owned())).into_boxed();
+    if actor.role() == Role::Focused {
+        q.filter(ContactScope::of(actor).organization_in(orgs::id, Level::Limited))
+    } else {
+        q
+    }
+}
+
+pub fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<OrgRow, AppError> {
+    visible(actor).filter(orgs::id.eq(id.to_owned())).first(conn).optional()?.ok_or(AppError::NotFound)
+}
+
+/// One page of the organizations the actor sees, oldest first, with the bounded total.
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    q_text: Option<&str>,
+    keys: &PageKeys,
+) -> Result<(Vec<OrgRow>, Option<(i64, bool)>), AppError> {
+    let filtered = || {
+        let mut q = visible(actor);
+        if let Some(text) = q_text {
+            q = q.filter(crate::db::lower(orgs::name.nullable()).like(like_pattern(text.trim())).escape('\\'));
+        }
+        q
+    };
+    Ok(crate::db::id_page!(conn, keys, filtered, orgs::id, asc))
+}
+
+/// Creates an organization (any role).
+pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewOrganization) -> Result<OrganizationView, AppError> {
+    let at = now();
+    let row = OrgRow {
+        id: new_id(),
+        account_id: actor.account_id().to_owned(),
+        name: input.name,
+        website: input.website,
+        phone: input.phone,
+        address: input.address,
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    };
+    diesel::insert_into(orgs::table).values(&row).execute(conn)?;
+    let view = OrganizationView::from(&row);
+    audit::record(conn, &AuditCtx::from(actor), "organization", &row.id, None, Some(&view))?;
+    Ok(view)
+}
+
+/// The organization with its contacts and deals as the actor may see them.
+pub fn detail(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<OrganizationDetail, AppError> {
+    let org = find(conn, actor, id)?;
+    let scope = ContactScope::of(actor);
+    let (contacts, hidden_contacts_count) = crate::contacts::queries::of_organization(conn, &scope, &org.id)?;
+    let deals = crate::deals::queries::of_organization(conn, &scope, &org.id)?;
+    Ok(OrganizationDetail { organization: OrganizationView::from(&org), contacts, deals, hidden_contacts_count })
+}
+
+/// Edits an organization (owner, admin, user) with `UPDATE … WHERE id AND account AND
+/// version`; a lost race follows `http::optimistic`.
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    p: &OrganizationPatch,
+    wanted: Option<i64>,
+) -> Result<OrganizationView, AppError> {
+    crate::http::optimistic(wanted, || {
+        let before = find(conn, actor, id)?;
+        crate::http::check_version(wanted, before.version)?;
+        if actor.role() == Role::Focused {
+            return Err(AppError::forbidden("Focused users may not edit organizations."));
+        }
+        let mut next = before.clone();
+        if let Some(v) = &p.name {
+            next.name = v.clone();
+        }
+        if let Some(v) = &p.website {
+            next.website = v.clone();
+        }
+        if let Some(v) = &p.phone {
+            next.phone = v.clone();
+        }
+        if let Some(v) = &p.address {
+            next.address = v.clone();
+        }
+        if (&next.name, &next.website, &next.phone, &next.address)
+            == (&before.name, &before.website, &before.phone, &before.address)
+        {
+            return Ok(Some(OrganizationView::from(&before)));
+        }
+        next.version += 1;
+        next.updated_at = now();
+        let n = diesel::update(
+            orgs::table
+                .filter(orgs::id.eq(&before.id))
+                .filter(orgs::account_id.eq(actor.account_id().to_owned()))
+                .filter(orgs::version.eq(before.version)),
+        )
+        .set((
+            orgs::name.eq(&next.name),
+            orgs::website.eq(&next.website),
+            orgs::phone.eq(&next.phone),
+            orgs::address.eq(&next.address),
+            orgs::version.eq(next.version),
+            orgs::updated_at.eq(next.updated_at),
+        ))
+        .execute(conn)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let (old, new) = (OrganizationView::from(&before), OrganizationView::from(&next));
+        audit::record(conn, &AuditCtx::from(actor), "organization", &next.id, Some(&old), Some(&new))?;
+        Ok(Some(new))
+    })
+}
+
+/// Deletes an organization (owner/admin), unlinking its contacts and deals first, each
+/// with a new version and its own audit entry.
+pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<(), AppError> {
+    let before = find(conn, actor, id)?;
+    actor.require_manager()?;
+    crate::contacts::queries::move_linked(conn, actor, ContactLink::Organization, &before.id, None)?;
+    crate::deals::queries::move_linked(conn, actor, DealLink::Organization, &before.id, None)?;
+    let n = diesel::delete(
+        orgs::table.filter(orgs::id.eq(&before.id)).filter(orgs::account_id.eq(actor.account_id().to_owned())),
+    )
+    .execute(conn)?;
+    if n == 0 {
+        return Err(AppError::NotFound);
+    }
+    audit::record::<OrganizationView>(
+        conn,
+        &AuditCtx::from(actor),
+        "organization",
+        &before.id,
+        Some(&OrganizationView::from(&before)),
+        None,
+    )
+}
