@@ -8,7 +8,7 @@ use crate::audit::{self, AuditCtx};
 use crate::db::schema::{actions, contacts};
 use crate::db::DbConnection;
 use crate::error::AppError;
-use crate::http::{new_id, now, PageKeys};
+use crate::http::{new_id, now, PageKeys, PageRows};
 
 /// Actions whose contact the scope sees at `view` or above.
 fn scoped(scope: &ContactScope) -> actions::BoxedQuery<'static, crate::db::MultiBackend> {
@@ -51,7 +51,7 @@ pub fn list(
     scope: &ContactScope,
     f: &ActionFilter,
     keys: &PageKeys,
-) -> Result<(Vec<ActionRow>, Option<(i64, bool)>), AppError> {
+) -> Result<PageRows<ActionRow>, AppError> {
     let filtered = || {
         let mut q = scoped(scope);
         if let Some(v) = f.contact_id {

@@ -9,7 +9,7 @@ mod types;
 mod write;
 
 pub use json::{double_option, integral, parse_json, ValidJson};
-pub use page::{decode_id_cursor, encode_id_cursor, page_by_id, Page, PageKeys, PageParams};
+pub use page::{decode_id_cursor, encode_id_cursor, page_by_id, Page, PageKeys, PageParams, PageRows};
 pub use query::{check_query_string, Query, Target, QUERY_VALUE_MAX};
 pub use time::{new_id, now, rfc3339, utc};
 pub use types::{Date, Label};

@@ -20,6 +20,10 @@ pub struct PageParams {
     pub with_total: Option<bool>,
 }
 
+/// A page's rows (`limit + 1` at most) and its bounded total when asked for: what
+/// `db::id_page!` gives and `page_by_id` takes.
+pub type PageRows<T> = (Vec<T>, Option<(i64, bool)>);
+
 /// The paging parameters of a list keyed by id, parsed (a bad cursor is a 400).
 #[derive(Debug, Clone)]
 pub struct PageKeys {

@@ -8,7 +8,7 @@ use crate::access::{Actor, ContactScope, Level};
 use crate::db::schema::notifications as n;
 use crate::db::{insert_batch, DbConnection, MultiBackend};
 use crate::error::AppError;
-use crate::http::{now, PageKeys};
+use crate::http::{now, PageKeys, PageRows};
 
 /// The actor's notifications that it may read: its own, and of those about a contact only
 /// while it sees that contact.
@@ -27,7 +27,7 @@ pub fn list(
     actor: &Actor,
     unread: bool,
     keys: &PageKeys,
-) -> Result<(Vec<NotificationRow>, Option<(i64, bool)>), AppError> {
+) -> Result<PageRows<NotificationRow>, AppError> {
     let scoped = || {
         let q = mine(actor);
         if unread {

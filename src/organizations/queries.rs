@@ -12,7 +12,7 @@ use crate::db::schema::organizations as orgs;
 use crate::db::{DbConnection, MultiBackend};
 use crate::deals::queries::DealLink;
 use crate::error::AppError;
-use crate::http::{new_id, now, PageKeys};
+use crate::http::{new_id, now, PageKeys, PageRows};
 
 /// The organizations the actor sees.
 fn visible(actor: &Actor) -> orgs::BoxedQuery<'static, MultiBackend> {
@@ -34,7 +34,7 @@ pub fn list(
     actor: &Actor,
     q_text: Option<&str>,
     keys: &PageKeys,
-) -> Result<(Vec<OrgRow>, Option<(i64, bool)>), AppError> {
+) -> Result<PageRows<OrgRow>, AppError> {
     let filtered = || {
         let mut q = visible(actor);
         if let Some(text) = q_text {
