@@ -17,6 +17,7 @@ pub mod notifications;
 pub mod offices;
 pub mod openapi;
 pub mod organizations;
+pub mod refs;
 pub mod seed;
 pub mod state;
 pub mod users;

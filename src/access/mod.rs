@@ -6,7 +6,7 @@ mod roles;
 pub mod scope;
 
 pub use member::Member;
-pub use roles::{DefaultContactAccess, Level, OfficePermission, Privilege, Privileges, Role};
+pub use roles::{DefaultContactAccess, Level, OfficePermission, Privilege, Privileges, Reach, Role};
 pub use scope::ContactScope;
 
 /// The authenticated caller. Only the auth extractor builds one (`Actor::authenticated`,

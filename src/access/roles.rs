@@ -73,10 +73,83 @@ impl DefaultContactAccess {
     }
 }
 
+/// How far a role reaches where SPEC §1's table says more than yes or no.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Everything of the account.
+    All,
+    /// As the rules of SPEC §2 say.
+    Rules,
+    /// Only what the user owns.
+    Own,
+    /// Only with a privilege (`view_activity`).
+    Privilege,
+    Nothing,
+}
+
+/// SPEC §1's table of roles, in one place: every check of a role reads it, and so does
+/// `GET /v1/roles`.
 impl Role {
-    /// Owner and admin manage users, offices and settings and see every contact.
+    /// Owner and admin manage users, offices, settings, custom fields and SSO, and see
+    /// every contact at `manage`.
     pub fn is_manager(self) -> bool {
         matches!(self, Role::Owner | Role::Admin)
+    }
+
+    /// Deleting the account and transferring ownership.
+    pub fn owns_account(self) -> bool {
+        self == Role::Owner
+    }
+
+    /// Personal API tokens (and webhooks): every role but focused.
+    pub fn may_hold_tokens(self) -> bool {
+        self != Role::Focused
+    }
+
+    /// Which contacts the role reaches.
+    pub fn contacts(self) -> Reach {
+        match self {
+            Role::Owner | Role::Admin => Reach::All,
+            Role::User => Reach::Rules,
+            Role::Focused => Reach::Own,
+        }
+    }
+
+    /// Which contacts the role may delete.
+    pub fn deletes_contacts(self) -> Reach {
+        match self {
+            Role::Owner | Role::Admin => Reach::All,
+            Role::User => Reach::Nothing,
+            Role::Focused => Reach::Own,
+        }
+    }
+
+    /// The account's activity stream.
+    pub fn activity(self) -> Reach {
+        match self {
+            Role::Owner | Role::Admin => Reach::All,
+            Role::User => Reach::Privilege,
+            Role::Focused => Reach::Nothing,
+        }
+    }
+
+    /// Privileges the role holds without a grant.
+    pub fn privileges_held(self) -> Vec<Privilege> {
+        if self.is_manager() {
+            Privilege::ALL.to_vec()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Privileges owner/admin may grant to a user of this role (`view_activity` to `user`
+    /// only; managers hold them all already).
+    pub fn privileges_grantable(self) -> Vec<Privilege> {
+        match self {
+            Role::Owner | Role::Admin => Vec::new(),
+            Role::User => Privilege::ALL.to_vec(),
+            Role::Focused => Privilege::ALL.iter().copied().filter(|p| *p != Privilege::ViewActivity).collect(),
+        }
     }
 }
 

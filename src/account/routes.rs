@@ -137,7 +137,7 @@ pub async fn patch_account(
 )]
 #[delete("/account")]
 pub async fn delete_account(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, AppError> {
-    if actor.role() != Role::Owner {
+    if !actor.role().owns_account() {
         return Err(AppError::forbidden("Only the owner may delete the account."));
     }
     let (account_id, user_id) = (actor.account_id().to_owned(), actor.user_id().to_owned());
@@ -186,7 +186,7 @@ pub async fn transfer_ownership(
     actor: Actor,
     body: ValidJson<TransferOwnership>,
 ) -> Result<HttpResponse, AppError> {
-    if actor.role() != Role::Owner {
+    if !actor.role().owns_account() {
         return Err(AppError::forbidden("Only the owner may transfer ownership."));
     }
     let target_id = body.0.user_id.to_string();

@@ -1,6 +1,7 @@
 //! The audit log: one entry per create, update and delete, written in the caller's
 //! transaction, with the changed fields as `{field: {old, new}}`.
 
+pub mod queries;
 pub mod routes;
 
 use chrono::{DateTime, Utc};
@@ -195,8 +196,7 @@ pub fn record_moves(
             Some(row)
         })
         .collect();
-    crate::db::insert_batch!(conn, audit_log::table, &entries)?;
-    Ok(())
+    queries::insert_all(conn, &entries)
 }
 
 fn entry_of_changes(
@@ -228,8 +228,18 @@ fn entry_of_changes(
 }
 
 fn insert(conn: &mut DbConnection, row: Option<AuditRow>) -> Result<(), AppError> {
-    if let Some(row) = row {
-        diesel::insert_into(audit_log::table).values(&row).execute(conn)?;
-    }
-    Ok(())
+    queries::insert_all(conn, row.as_slice())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams, validator::Validate)]
+#[into_params(parameter_in = Query)]
+pub struct AuditFilter {
+    /// Only entries about this kind of entity (`user`, `office`, `account`, …).
+    #[param(max_length = 50)]
+    #[validate(length(max = 50, message = "must be at most 50 characters long"))]
+    pub entity_type: Option<String>,
+    /// Only entries about this entity.
+    #[param(max_length = 100)]
+    #[validate(length(max = 100, message = "must be at most 100 characters long"))]
+    pub entity_id: Option<String>,
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::{random_token, token_digest, API_TOKEN_PREFIX};
-use crate::access::{Actor, Role};
+use crate::access::Actor;
 use crate::db;
 use crate::db::schema::api_tokens as at;
 use crate::error::AppError;
@@ -55,7 +55,7 @@ fn view((id, name, prefix, expires_at, created_at): TokenRow) -> ApiTokenView {
 }
 
 fn forbid_focused(actor: &Actor) -> Result<(), AppError> {
-    if actor.role() == Role::Focused {
+    if !actor.role().may_hold_tokens() {
         return Err(AppError::forbidden("Focused users cannot use personal API tokens."));
     }
     Ok(())

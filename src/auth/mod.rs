@@ -155,7 +155,7 @@ fn load_actor(conn: &mut DbConnection, credential: Credential) -> Result<Actor, 
         return Err(AppError::Unauthorized("This user is deactivated.".into()));
     }
     // Focused users may not hold personal tokens; one issued before a role change dies here.
-    if via_api_token && role == Role::Focused {
+    if via_api_token && !role.may_hold_tokens() {
         return Err(unauthorized());
     }
     Ok(Actor::authenticated(

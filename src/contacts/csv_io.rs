@@ -12,11 +12,12 @@ use validator::Validate;
 
 use super::list::{self, ContactFilter};
 use super::model::{ContactRow, NewContact};
-use super::queries::{self, lower, RefCache};
+use super::queries::{self, lower};
 use crate::access::{Actor, ContactScope, Level, Privilege};
 use crate::db::schema::contacts;
 use crate::db::{self, DbConnection};
 use crate::error::{AppError, FieldErrors};
+use crate::refs::RefCache;
 use crate::state::AppState;
 
 const COLUMNS: &[&str] = &[
@@ -223,7 +224,7 @@ fn import(conn: &mut DbConnection, actor: &Actor, body: &[u8]) -> Result<ImportR
             .load(conn)?;
         existing.extend(found.into_iter().filter_map(|(e, id)| e.map(|e| (e, id))));
     }
-    let settings = queries::account_settings(conn, actor.account_id())?;
+    let settings = crate::account::queries::settings(conn, actor.account_id())?;
     let mut refs = RefCache::default();
     let mut in_file: HashMap<String, u64> = HashMap::new();
     let mut result = ImportResult { created: 0, failed: Vec::new() };

@@ -6,14 +6,16 @@ use std::collections::{BTreeSet, HashMap};
 use diesel::prelude::*;
 
 use super::model::*;
-use crate::access::{Actor, ContactScope, Level, Privilege, Role};
+use crate::access::{Actor, ContactScope, Level, Privilege, Reach, Role};
 use crate::account::model::AccountSettings;
+use crate::account::queries::settings as account_settings;
 use crate::audit::{self, AuditCtx};
-use crate::db::schema::{accounts, audit_log, contact_tags, contacts, offices, organizations, users};
+use crate::db::schema::{audit_log, contact_tags, contacts};
 use crate::db::{insert_batch, DbConnection};
 use crate::error::{AppError, FieldErrors};
 use crate::http::{new_id, now};
 use crate::notifications::model::NotificationRow;
+use crate::refs::RefCache;
 
 pub use crate::db::lower;
 
@@ -52,101 +54,6 @@ fn replace_tags(conn: &mut DbConnection, account_id: &str, contact_id: &str, tag
             .execute(conn)?;
     }
     Ok(())
-}
-
-pub fn account_settings(conn: &mut DbConnection, account_id: &str) -> Result<AccountSettings, AppError> {
-    let row: crate::account::model::AccountRow = accounts::table.find(account_id).first(conn)?;
-    Ok(row.settings())
-}
-
-/// Answers of "is this id one of the account's" already asked in this request, so an
-/// import asks the database once per distinct id.
-#[derive(Default)]
-pub struct RefCache {
-    known: HashMap<(&'static str, String), bool>,
-}
-
-impl RefCache {
-    fn check(
-        &mut self,
-        kind: &'static str,
-        id: &str,
-        ask: impl FnOnce() -> Result<i64, diesel::result::Error>,
-    ) -> Result<bool, AppError> {
-        if let Some(ok) = self.known.get(&(kind, id.to_owned())) {
-            return Ok(*ok);
-        }
-        let ok = ask()? > 0;
-        self.known.insert((kind, id.to_owned()), ok);
-        Ok(ok)
-    }
-
-    /// `owner_id` must be an active user of the account (422 `owner_id` otherwise).
-    pub fn owner(
-        &mut self,
-        conn: &mut DbConnection,
-        account_id: &str,
-        id: Option<&str>,
-        errors: &mut FieldErrors,
-    ) -> Result<(), AppError> {
-        let Some(id) = id else { return Ok(()) };
-        let ok = self.check("user", id, || {
-            users::table
-                .filter(users::account_id.eq(account_id))
-                .filter(users::id.eq(id))
-                .filter(users::active.eq(true))
-                .count()
-                .get_result(conn)
-        })?;
-        if !ok {
-            errors.insert("owner_id".into(), vec!["must be an active user of this account".into()]);
-        }
-        Ok(())
-    }
-
-    /// `office_id` must be an office of the account.
-    pub fn office(
-        &mut self,
-        conn: &mut DbConnection,
-        account_id: &str,
-        id: Option<&str>,
-        errors: &mut FieldErrors,
-    ) -> Result<(), AppError> {
-        let Some(id) = id else { return Ok(()) };
-        let ok = self.check("office", id, || {
-            offices::table
-                .filter(offices::account_id.eq(account_id))
-                .filter(offices::id.eq(id))
-                .count()
-                .get_result(conn)
-        })?;
-        if !ok {
-            errors.insert("office_id".into(), vec!["must be an office of this account".into()]);
-        }
-        Ok(())
-    }
-
-    /// `organization_id` must be an organization of the account.
-    pub fn organization(
-        &mut self,
-        conn: &mut DbConnection,
-        account_id: &str,
-        id: Option<&str>,
-        errors: &mut FieldErrors,
-    ) -> Result<(), AppError> {
-        let Some(id) = id else { return Ok(()) };
-        let ok = self.check("organization", id, || {
-            organizations::table
-                .filter(organizations::account_id.eq(account_id))
-                .filter(organizations::id.eq(id))
-                .count()
-                .get_result(conn)
-        })?;
-        if !ok {
-            errors.insert("organization_id".into(), vec!["must be an organization of this account".into()]);
-        }
-        Ok(())
-    }
 }
 
 /// Checks the fields that depend on the account: settings choices and the ids of owner,
@@ -470,10 +377,11 @@ pub fn delete(
     dependents: impl FnOnce(&mut DbConnection, &str) -> Result<(), AppError>,
 ) -> Result<(), AppError> {
     let (before, level) = find(conn, scope, id)?;
-    let allowed = match actor.role() {
-        Role::Owner | Role::Admin => true,
-        Role::Focused => level >= Level::Edit,
-        Role::User => false,
+    let allowed = match actor.role().deletes_contacts() {
+        Reach::All => true,
+        // A focused user reaches only what they own, at edit.
+        Reach::Own => level >= Level::Edit,
+        _ => false,
     };
     if !allowed {
         return Err(AppError::forbidden("Your role may not delete this contact."));

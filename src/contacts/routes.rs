@@ -1,7 +1,6 @@
 //! `/v1/contacts` handlers: thin wrappers over `queries`, `list`, `bulk` and `csv_io`.
 
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -11,9 +10,8 @@ use super::model::*;
 use super::queries;
 use crate::access::model::Reason;
 use crate::access::{Actor, ContactScope, Level, Member, Privilege};
-use crate::audit::{AuditEntry, AuditRow};
+use crate::audit::AuditEntry;
 use crate::auth::Caller;
-use crate::db::schema::{audit_log, organizations};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
 use crate::http::{created, etag, if_match, page_by_id, Page, PageParams, ValidJson};
@@ -236,27 +234,16 @@ pub async fn contact_history(
     page: crate::http::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner().to_string();
-    let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
+    let keys = page.keys()?;
     let out = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
-        let (row, level) = queries::find(conn, &ContactScope::of(&actor), &id)?;
+        let scope = ContactScope::of(&actor);
+        let (row, level) = queries::find(conn, &scope, &id)?;
         if level < Level::Manage {
             return Err(AppError::forbidden("The history needs manage access to the contact."));
         }
-        let scoped = || {
-            audit_log::table
-                .filter(audit_log::account_id.eq(actor.account_id().to_owned()))
-                .filter(audit_log::entity_type.eq("contact"))
-                .filter(audit_log::entity_id.eq(row.id.clone()))
-                .into_boxed()
-        };
-        let total = with_total.then(|| crate::db::bounded_total(conn, scoped().select(audit_log::id))).transpose()?;
-        let mut q = scoped();
-        if let Some(after) = after {
-            q = q.filter(audit_log::id.lt(crate::db::Opaque::new(after)));
-        }
-        let rows: Vec<AuditRow> = crate::db::Limit(q.order(audit_log::id.desc()), limit + 1).load(conn)?;
-        Ok(page_by_id(rows.into_iter().map(AuditEntry::from).collect(), limit, total, |e: &AuditEntry| &e.id))
+        let (rows, total) = crate::audit::queries::contact_history(conn, &scope, &row.id, &keys)?;
+        Ok(page_by_id(rows.into_iter().map(AuditEntry::from).collect(), keys.limit, total, |e: &AuditEntry| &e.id))
     })
     .await?;
     Ok(HttpResponse::Ok().json(out))
@@ -376,7 +363,7 @@ pub async fn contact_vcard(
             return Err(AppError::forbidden("A vCard needs view access to the contact."));
         }
         let org: Option<String> = match &row.organization_id {
-            Some(org) => organizations::table.find(org).select(organizations::name).first(conn).optional()?,
+            Some(org) => crate::organizations::queries::name_of(conn, &actor, org)?,
             None => None,
         };
         let tags = row.tag_list();

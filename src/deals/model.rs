@@ -247,3 +247,16 @@ pub struct Pipeline {
 fn exact_integer() -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::Integer).build()
 }
+
+/// Filters of `GET /v1/deals`.
+#[derive(Debug, Deserialize, utoipa::IntoParams, Validate)]
+#[into_params(parameter_in = Query)]
+pub struct DealFilter {
+    pub contact_id: Option<uuid::Uuid>,
+    pub organization_id: Option<uuid::Uuid>,
+    #[param(max_length = 50)]
+    #[validate(length(max = 50, message = "must be at most 50 characters long"))]
+    pub stage: Option<String>,
+    pub status: Option<DealStatus>,
+    pub owner_id: Option<uuid::Uuid>,
+}

@@ -6,12 +6,13 @@ use diesel::prelude::*;
 
 use super::model::*;
 use crate::access::{Actor, ContactScope, Level, Privilege};
+use crate::account::queries::settings as account_settings;
 use crate::audit::{self, AuditCtx};
-use crate::contacts::queries::{account_settings, RefCache};
 use crate::db::schema::{contacts, deal_items, deals};
 use crate::db::{DbConnection, MultiBackend};
 use crate::error::{AppError, FieldErrors};
 use crate::http::{new_id, now};
+use crate::refs::RefCache;
 
 pub type DealQuery = diesel::internal::table_macro::BoxedSelectStatement<
     'static,
@@ -386,4 +387,139 @@ pub fn of_organization(
         .order(deals::id.asc())
         .load(conn)?;
     views(conn, rows.into_iter().map(|(r, l)| (r, Level::from_rank(l))).collect())
+}
+
+/// One page of the deals the scope sees (view on their contact), oldest first, with the
+/// bounded total.
+pub fn list(
+    conn: &mut DbConnection,
+    scope: &ContactScope,
+    f: &DealFilter,
+    keys: &crate::http::PageKeys,
+) -> Result<crate::http::PageRows<(DealRow, Level)>, AppError> {
+    let filtered = || {
+        let mut q = scoped(scope, Level::View);
+        if let Some(v) = f.contact_id {
+            q = q.filter(deals::contact_id.eq(v.to_string()));
+        }
+        if let Some(v) = f.organization_id {
+            q = q.filter(deals::organization_id.eq(v.to_string()));
+        }
+        if let Some(v) = &f.stage {
+            q = q.filter(deals::stage.eq(v.clone()));
+        }
+        if let Some(v) = f.status {
+            q = q.filter(deals::status.eq(v.as_str()));
+        }
+        if let Some(v) = f.owner_id {
+            q = q.filter(deals::owner_id.eq(v.to_string()));
+        }
+        q
+    };
+    let (rows, total): (Vec<(DealRow, i32)>, _) = crate::db::id_page!(conn, keys, filtered, deals::id, asc);
+    Ok((rows.into_iter().map(|(r, l)| (r, Level::from_rank(l))).collect(), total))
+}
+
+/// Count and sum of amounts per stage and currency over exactly the deals the actor can
+/// see, in one SQL query; stages in the account's order, retired ones after them.
+pub fn pipeline(conn: &mut DbConnection, actor: &Actor) -> Result<Pipeline, AppError> {
+    let scope = ContactScope::of(actor);
+    // Amounts are summed in two parts (billions and the rest), each of which fits a
+    // 64-bit sum for any number of deals; a plain SUM overflows past 9.2e18 minor units
+    // (PostgreSQL: numeric out of range of the cast; SQLite: "integer overflow").
+    let rows: Vec<(String, String, i64, i64, i64)> = deals::table
+        .filter(deals::account_id.eq(actor.account_id()))
+        .filter(scope.contact_in(deals::contact_id, Level::View))
+        .group_by((deals::stage, deals::currency))
+        .select((
+            deals::stage,
+            deals::currency,
+            diesel::dsl::count_star(),
+            diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "CAST(COALESCE(SUM(deals.amount / 1000000000), 0) AS BIGINT)",
+            ),
+            diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "CAST(COALESCE(SUM(deals.amount % 1000000000), 0) AS BIGINT)",
+            ),
+        ))
+        .load(conn)?;
+    let stages = account_settings(conn, actor.account_id())?.deal_stages;
+    let mut out: Vec<PipelineRow> = rows
+        .into_iter()
+        .map(|(stage, currency, count, billions, rest)| PipelineRow {
+            stage,
+            currency,
+            count,
+            amount: i128::from(billions) * 1_000_000_000 + i128::from(rest),
+        })
+        .collect();
+    // Stages in the account's order; retired stages after them.
+    out.sort_by_key(|r| {
+        (stages.iter().position(|s| *s == r.stage).unwrap_or(usize::MAX), r.stage.clone(), r.currency.clone())
+    });
+    Ok(Pipeline { stages: out })
+}
+
+/// Adds a line item (`edit_deal_items` and edit on the contact).
+pub fn add_item(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    deal_id: &str,
+    item_id: &str,
+    input: &NewItem,
+) -> Result<DealView, AppError> {
+    change_items(conn, actor, deal_id, |conn, deal| {
+        diesel::insert_into(deal_items::table)
+            .values(&ItemRow {
+                id: item_id.to_owned(),
+                deal_id: deal.id.clone(),
+                account_id: deal.account_id.clone(),
+                name: input.name.clone(),
+                quantity: input.quantity,
+                unit_price: input.unit_price,
+                created_at: now(),
+            })
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Changes a line item of a deal the actor may change items of.
+pub fn patch_item(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    deal_id: &str,
+    item_id: &str,
+    p: &ItemPatch,
+) -> Result<DealView, AppError> {
+    change_items(conn, actor, deal_id, |conn, deal| {
+        let item: ItemRow = deal_items::table
+            .filter(deal_items::id.eq(item_id))
+            .filter(deal_items::deal_id.eq(&deal.id))
+            .first(conn)
+            .optional()?
+            .ok_or(AppError::NotFound)?;
+        diesel::update(deal_items::table.filter(deal_items::id.eq(&item.id)).filter(deal_items::deal_id.eq(&deal.id)))
+            .set((
+                deal_items::name.eq(p.name.clone().unwrap_or(item.name)),
+                deal_items::quantity.eq(p.quantity.unwrap_or(item.quantity)),
+                deal_items::unit_price.eq(p.unit_price.unwrap_or(item.unit_price)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Removes a line item of a deal the actor may change items of (404 when it is not one).
+pub fn delete_item(conn: &mut DbConnection, actor: &Actor, deal_id: &str, item_id: &str) -> Result<DealView, AppError> {
+    change_items(conn, actor, deal_id, |conn, deal| {
+        let n = diesel::delete(
+            deal_items::table.filter(deal_items::id.eq(item_id)).filter(deal_items::deal_id.eq(&deal.id)),
+        )
+        .execute(conn)?;
+        if n == 0 {
+            return Err(AppError::NotFound);
+        }
+        Ok(())
+    })
 }

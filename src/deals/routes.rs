@@ -1,33 +1,16 @@
 //! `/v1/deals` handlers.
 
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
-use serde::Deserialize;
-use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::model::*;
 use super::queries;
-use crate::access::{Actor, ContactScope, Level, Privilege};
+use crate::access::{Actor, ContactScope, Privilege};
 use crate::auth::Caller;
-use crate::contacts::queries::account_settings;
-use crate::db::schema::{deal_items, deals};
-use crate::db::{self};
+use crate::db;
 use crate::error::AppError;
-use crate::http::{created, if_match, new_id, now, ok_with_etag, page_by_id, Page, PageParams, ValidJson};
+use crate::http::{created, if_match, new_id, ok_with_etag, page_by_id, Page, PageParams, Query, ValidJson};
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, IntoParams, validator::Validate)]
-#[into_params(parameter_in = Query)]
-pub struct DealFilter {
-    pub contact_id: Option<Uuid>,
-    pub organization_id: Option<Uuid>,
-    #[param(max_length = 50)]
-    #[validate(length(max = 50, message = "must be at most 50 characters long"))]
-    pub stage: Option<String>,
-    pub status: Option<DealStatus>,
-    pub owner_id: Option<Uuid>,
-}
 
 /// Deals whose contact the caller sees at `view` or above, oldest first.
 ///
@@ -48,41 +31,14 @@ pub struct DealFilter {
 pub async fn list_deals(
     state: web::Data<AppState>,
     caller: Caller,
-    filter: crate::http::Query<DealFilter>,
-    page: crate::http::Query<PageParams>,
+    filter: Query<DealFilter>,
+    page: Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
-    let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
-    let f = filter.into_inner();
+    let keys = page.keys()?;
     let out = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
-        let scope = ContactScope::of(&actor);
-        let filtered = || {
-            let mut q = queries::scoped(&scope, Level::View);
-            if let Some(v) = f.contact_id {
-                q = q.filter(deals::contact_id.eq(v.to_string()));
-            }
-            if let Some(v) = f.organization_id {
-                q = q.filter(deals::organization_id.eq(v.to_string()));
-            }
-            if let Some(v) = &f.stage {
-                q = q.filter(deals::stage.eq(v.clone()));
-            }
-            if let Some(v) = f.status {
-                q = q.filter(deals::status.eq(v.as_str()));
-            }
-            if let Some(v) = f.owner_id {
-                q = q.filter(deals::owner_id.eq(v.to_string()));
-            }
-            q
-        };
-        let total = with_total.then(|| crate::db::bounded_total(conn, filtered().select(deals::id))).transpose()?;
-        let mut q = filtered();
-        if let Some(after) = after {
-            q = q.filter(deals::id.gt(crate::db::Opaque::new(after)));
-        }
-        let rows: Vec<(DealRow, i32)> = crate::db::Limit(q.order(deals::id.asc()), limit + 1).load(conn)?;
-        let rows = rows.into_iter().map(|(r, l)| (r, Level::from_rank(l))).collect();
-        Ok(page_by_id(queries::views(conn, rows)?, limit, total, |d: &DealView| &d.id))
+        let (rows, total) = queries::list(conn, &ContactScope::of(&actor), &filter, &keys)?;
+        Ok(page_by_id(queries::views(conn, rows)?, keys.limit, total, |d: &DealView| &d.id))
     })
     .await?;
     Ok(HttpResponse::Ok().json(out))
@@ -231,44 +187,7 @@ pub async fn pipeline(state: web::Data<AppState>, actor: Actor) -> Result<HttpRe
     if !actor.has(Privilege::ViewPipeline) {
         return Err(AppError::forbidden("The pipeline needs the view_pipeline privilege."));
     }
-    let out = db::run(&state.pool, move |conn| {
-        let scope = ContactScope::of(&actor);
-        // Amounts are summed in two parts (billions and the rest), each of which fits a
-        // 64-bit sum for any number of deals; a plain SUM overflows past 9.2e18 minor units
-        // (PostgreSQL: numeric out of range of the cast; SQLite: "integer overflow").
-        let rows: Vec<(String, String, i64, i64, i64)> = deals::table
-            .filter(deals::account_id.eq(actor.account_id()))
-            .filter(scope.contact_in(deals::contact_id, Level::View))
-            .group_by((deals::stage, deals::currency))
-            .select((
-                deals::stage,
-                deals::currency,
-                diesel::dsl::count_star(),
-                diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                    "CAST(COALESCE(SUM(deals.amount / 1000000000), 0) AS BIGINT)",
-                ),
-                diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                    "CAST(COALESCE(SUM(deals.amount % 1000000000), 0) AS BIGINT)",
-                ),
-            ))
-            .load(conn)?;
-        let stages = account_settings(conn, actor.account_id())?.deal_stages;
-        let mut out: Vec<PipelineRow> = rows
-            .into_iter()
-            .map(|(stage, currency, count, billions, rest)| PipelineRow {
-                stage,
-                currency,
-                count,
-                amount: i128::from(billions) * 1_000_000_000 + i128::from(rest),
-            })
-            .collect();
-        // Stages in the account's order; retired stages after them.
-        out.sort_by_key(|r| {
-            (stages.iter().position(|s| *s == r.stage).unwrap_or(usize::MAX), r.stage.clone(), r.currency.clone())
-        });
-        Ok(Pipeline { stages: out })
-    })
-    .await?;
+    let out = db::run(&state.pool, move |conn| queries::pipeline(conn, &actor)).await?;
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -303,23 +222,7 @@ pub async fn add_item(
     let input = body.0;
     let item_id = new_id();
     let iid = item_id.clone();
-    let view = db::write(&state.pool, move |conn| {
-        queries::change_items(conn, &actor, &id, |conn, deal| {
-            diesel::insert_into(deal_items::table)
-                .values(&ItemRow {
-                    id: iid.clone(),
-                    deal_id: deal.id.clone(),
-                    account_id: deal.account_id.clone(),
-                    name: input.name.clone(),
-                    quantity: input.quantity,
-                    unit_price: input.unit_price,
-                    created_at: now(),
-                })
-                .execute(conn)?;
-            Ok(())
-        })
-    })
-    .await?;
+    let view = db::write(&state.pool, move |conn| queries::add_item(conn, &actor, &id, &iid, &input)).await?;
     Ok(created(format!("/v1/deals/{}/items/{item_id}", view.id), Some(view.version), &view))
 }
 
@@ -353,25 +256,7 @@ pub async fn patch_item(
     let (id, item_id) = path.into_inner();
     let (id, item_id) = (id.to_string(), item_id.to_string());
     let p = body.0;
-    let view = db::write(&state.pool, move |conn| {
-        queries::change_items(conn, &actor, &id, |conn, deal| {
-            let item: ItemRow = deal_items::table
-                .filter(deal_items::id.eq(&item_id))
-                .filter(deal_items::deal_id.eq(&deal.id))
-                .first(conn)
-                .optional()?
-                .ok_or(AppError::NotFound)?;
-            diesel::update(deal_items::table.filter(deal_items::id.eq(&item.id)))
-                .set((
-                    deal_items::name.eq(p.name.clone().unwrap_or(item.name)),
-                    deal_items::quantity.eq(p.quantity.unwrap_or(item.quantity)),
-                    deal_items::unit_price.eq(p.unit_price.unwrap_or(item.unit_price)),
-                ))
-                .execute(conn)?;
-            Ok(())
-        })
-    })
-    .await?;
+    let view = db::write(&state.pool, move |conn| queries::patch_item(conn, &actor, &id, &item_id, &p)).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -398,18 +283,6 @@ pub async fn delete_item(
 ) -> Result<HttpResponse, AppError> {
     let (id, item_id) = path.into_inner();
     let (id, item_id) = (id.to_string(), item_id.to_string());
-    db::write(&state.pool, move |conn| {
-        queries::change_items(conn, &actor, &id, |conn, deal| {
-            let n = diesel::delete(
-                deal_items::table.filter(deal_items::id.eq(&item_id)).filter(deal_items::deal_id.eq(&deal.id)),
-            )
-            .execute(conn)?;
-            if n == 0 {
-                return Err(AppError::NotFound);
-            }
-            Ok(())
-        })
-    })
-    .await?;
+    db::write(&state.pool, move |conn| queries::delete_item(conn, &actor, &id, &item_id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,5 +1,5 @@
 //! Offices (locations) and per-office membership grants.
 
-pub mod memberships;
 pub mod model;
+pub mod queries;
 pub mod routes;

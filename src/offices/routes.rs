@@ -4,26 +4,17 @@ use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::memberships;
 use super::model::*;
+use super::queries::{self as memberships, find};
 use crate::access::{Actor, ContactScope};
 use crate::audit::{self, AuditCtx};
 use crate::auth::Caller;
 use crate::contacts::queries::{self, ContactLink};
+use crate::db;
 use crate::db::schema::offices;
-use crate::db::{self, DbConnection};
 use crate::error::AppError;
 use crate::http::{created, if_match, new_id, now, ok_with_etag, page_by_id, Page, PageParams, Target, ValidJson};
 use crate::state::AppState;
-
-fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<OfficeRow, AppError> {
-    offices::table
-        .filter(offices::account_id.eq(actor.account_id()))
-        .filter(offices::id.eq(id))
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)
-}
 
 /// Offices of the account (every member may list them), oldest first.
 ///
@@ -45,17 +36,11 @@ pub async fn list_offices(
     caller: Caller,
     page: crate::http::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
-    let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
+    let keys = page.keys()?;
     let page = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
-        let scoped = || offices::table.filter(offices::account_id.eq(actor.account_id().to_owned())).into_boxed();
-        let total = with_total.then(|| crate::db::bounded_total(conn, scoped().select(offices::id))).transpose()?;
-        let mut q = scoped();
-        if let Some(after) = after {
-            q = q.filter(offices::id.gt(crate::db::Opaque::new(after)));
-        }
-        let rows: Vec<OfficeRow> = crate::db::Limit(q.order(offices::id.asc()), limit + 1).load(conn)?;
-        Ok(page_by_id(rows.iter().map(OfficeView::from).collect(), limit, total, |v: &OfficeView| &v.id))
+        let (rows, total) = memberships::list_offices(conn, &actor, &keys)?;
+        Ok(page_by_id(rows.iter().map(OfficeView::from).collect(), keys.limit, total, |v: &OfficeView| &v.id))
     })
     .await?;
     Ok(HttpResponse::Ok().json(page))

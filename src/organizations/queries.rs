@@ -156,3 +156,8 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<(), Ap
         None,
     )
 }
+
+/// The name of an organization the actor sees (`None` when it does not see it).
+pub fn name_of(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Option<String>, AppError> {
+    Ok(visible(actor).filter(orgs::id.eq(id.to_owned())).select(orgs::name).first(conn).optional()?)
+}

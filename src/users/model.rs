@@ -201,3 +201,13 @@ pub struct BulkItemResult {
 pub struct BulkResult {
     pub results: Vec<BulkItemResult>,
 }
+
+/// Filters of `GET /v1/users`.
+#[derive(Debug, Deserialize, utoipa::IntoParams, validator::Validate)]
+#[into_params(parameter_in = Query)]
+pub struct UserFilter {
+    /// Only users with this role.
+    pub role: Option<crate::access::Role>,
+    /// Only active (or only deactivated) users.
+    pub active: Option<bool>,
+}

@@ -2,14 +2,14 @@
 
 use diesel::prelude::*;
 
-use super::model::UserRow;
+use super::model::{UserFilter, UserRow};
 use crate::access::{Actor, Privilege, Privileges, Role};
 use crate::audit::{self, AuditCtx};
 use crate::auth::sessions;
 use crate::db::schema::users;
 use crate::db::DbConnection;
 use crate::error::AppError;
-use crate::http::now;
+use crate::http::{now, PageKeys, PageRows};
 use crate::users::model::UserView;
 
 /// Maps the unique index on `users.email_lower` to a 409 that says what collided.
@@ -46,7 +46,7 @@ pub fn guard_manage(actor: &Actor, target: &UserRow) -> Result<(), AppError> {
 
 /// `view_activity` may be granted to `user` only; the other privileges to anyone.
 pub fn check_privileges(role: Role, privileges: Privileges) -> Result<(), AppError> {
-    if privileges.contains(Privilege::ViewActivity) && role != Role::User {
+    if privileges.contains(Privilege::ViewActivity) && !role.privileges_grantable().contains(&Privilege::ViewActivity) {
         return Err(AppError::field("privileges", "view_activity can be granted to role user only"));
     }
     Ok(())
@@ -108,4 +108,24 @@ pub fn save(conn: &mut DbConnection, ctx: &AuditCtx, before: &UserRow, mut next:
         sessions::revoke_all_for_user(conn, &next.id)?;
     }
     Ok(next)
+}
+
+/// One page of the account's users, oldest first, with the bounded total.
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: &UserFilter,
+    keys: &PageKeys,
+) -> Result<PageRows<UserRow>, AppError> {
+    let scoped = || {
+        let mut q = users::table.filter(users::account_id.eq(actor.account_id().to_owned())).into_boxed();
+        if let Some(role) = filter.role {
+            q = q.filter(users::role.eq(role.as_str()));
+        }
+        if let Some(active) = filter.active {
+            q = q.filter(users::active.eq(active));
+        }
+        q
+    };
+    Ok(crate::db::id_page!(conn, keys, scoped, users::id, asc))
 }

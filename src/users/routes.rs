@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::model::*;
 use super::queries::{check_privileges, find, guard_manage, save};
-use crate::access::{Actor, ContactScope, Member, OfficePermission, Privilege, Privileges, Role};
+use crate::access::{Actor, ContactScope, Member, OfficePermission, Privilege, Privileges, Reach, Role};
 use crate::audit::{self, AuditCtx};
 use crate::auth::password;
 use crate::auth::Caller;
@@ -20,7 +20,7 @@ use crate::error::AppError;
 use crate::http::{
     check_if_match, created, new_id, now, ok_with_etag, page_by_id, parse_json, Page, PageParams, Target, ValidJson,
 };
-use crate::offices::memberships;
+use crate::offices::queries as memberships;
 use crate::state::AppState;
 
 fn view_for(actor: &Actor, row: &UserRow) -> UserView {
@@ -124,15 +124,6 @@ pub async fn patch_me(
     Ok(ok_with_etag(row.version, &UserView::full(&row)))
 }
 
-#[derive(Debug, Deserialize, IntoParams, validator::Validate)]
-#[into_params(parameter_in = Query)]
-pub struct UserFilter {
-    /// Only users with this role.
-    pub role: Option<Role>,
-    /// Only active (or only deactivated) users.
-    pub active: Option<bool>,
-}
-
 /// Users of the account, oldest first. Owner and admin see every field; other members
 /// see the basic fields (`id, email, first_name, last_name, role, active`).
 ///
@@ -155,28 +146,12 @@ pub async fn list_users(
     page: crate::http::Query<PageParams>,
     filter: crate::http::Query<UserFilter>,
 ) -> Result<HttpResponse, AppError> {
-    let (limit, after, with_total) = (page.limit(), page.after_id()?, page.with_total.unwrap_or(false));
-    let filter = filter.into_inner();
+    let keys = page.keys()?;
     let page = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
-        let scoped = || {
-            let mut q = users::table.filter(users::account_id.eq(actor.account_id().to_owned())).into_boxed();
-            if let Some(role) = filter.role {
-                q = q.filter(users::role.eq(role.as_str()));
-            }
-            if let Some(active) = filter.active {
-                q = q.filter(users::active.eq(active));
-            }
-            q
-        };
-        let total = with_total.then(|| crate::db::bounded_total(conn, scoped().select(users::id))).transpose()?;
-        let mut q = scoped();
-        if let Some(after) = after {
-            q = q.filter(users::id.gt(crate::db::Opaque::new(after)));
-        }
-        let rows: Vec<UserRow> = crate::db::Limit(q.order(users::id.asc()), limit + 1).load(conn)?;
+        let (rows, total) = super::queries::list(conn, &actor, &filter, &keys)?;
         let views = rows.iter().map(|r| view_for(&actor, r)).collect();
-        Ok(page_by_id(views, limit, total, |v: &UserView| &v.id))
+        Ok(page_by_id(views, keys.limit, total, |v: &UserView| &v.id))
     })
     .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -615,46 +590,36 @@ pub struct RoleInfo {
     pub privileges_grantable: Vec<Privilege>,
 }
 
+/// `GET /v1/roles` reads the one table of roles (`access::Role`'s capabilities).
 pub fn role_info(role: Role) -> RoleInfo {
-    let manager = role.is_manager();
-    let owner = role == Role::Owner;
-    let grantable: Vec<Privilege> = match role {
-        Role::Owner | Role::Admin => vec![],
-        Role::User => Privilege::ALL.to_vec(),
-        Role::Focused => Privilege::ALL.iter().copied().filter(|p| *p != Privilege::ViewActivity).collect(),
+    // The words of the document for each reach; `all` and `nothing` differ by capability.
+    let reach = |r: Reach, all: &str, nothing: &str| -> String {
+        match r {
+            Reach::All => all,
+            Reach::Rules => "rules",
+            Reach::Own => "own",
+            Reach::Privilege => "privilege",
+            Reach::Nothing => nothing,
+        }
+        .into()
     };
     RoleInfo {
         role,
         capabilities: RoleCapabilities {
-            manage_users: manager,
-            manage_offices: manager,
-            account_settings: manager,
-            delete_account: owner,
-            transfer_ownership: owner,
-            contacts: match role {
-                Role::Owner | Role::Admin => "all",
-                Role::User => "rules",
-                Role::Focused => "own",
-            }
-            .into(),
-            delete_contacts: match role {
-                Role::Owner | Role::Admin => "all",
-                Role::User => "none",
-                Role::Focused => "own",
-            }
-            .into(),
+            manage_users: role.is_manager(),
+            manage_offices: role.is_manager(),
+            account_settings: role.is_manager(),
+            delete_account: role.owns_account(),
+            transfer_ownership: role.owns_account(),
+            contacts: reach(role.contacts(), "all", "none"),
+            delete_contacts: reach(role.deletes_contacts(), "all", "none"),
             list_users: true,
             edit_own_profile: true,
-            api_tokens: role != Role::Focused,
-            activity: match role {
-                Role::Owner | Role::Admin => "yes",
-                Role::User => "privilege",
-                Role::Focused => "never",
-            }
-            .into(),
+            api_tokens: role.may_hold_tokens(),
+            activity: reach(role.activity(), "yes", "never"),
         },
-        privileges_held: if manager { Privilege::ALL.to_vec() } else { vec![] },
-        privileges_grantable: grantable,
+        privileges_held: role.privileges_held(),
+        privileges_grantable: role.privileges_grantable(),
     }
 }
 

@@ -1,20 +1,23 @@
-//! Office membership writes, shared by the membership endpoints and the users bulk op.
+//! Office and membership queries; the membership writes are shared by the membership
+//! endpoints, the users bulk op and the deletion of users and offices.
 
 use diesel::prelude::*;
 
-use super::model::Membership;
+use super::model::{Membership, OfficeRow};
+use crate::access::Actor;
 use crate::access::OfficePermission;
 use crate::audit::{self, AuditCtx};
-use crate::db::schema::office_memberships as om;
+use crate::db::schema::{office_memberships as om, offices};
 use crate::db::DbConnection;
 use crate::error::AppError;
+use crate::http::{PageKeys, PageRows};
 
 /// Audit entity id of a membership: it has no id of its own.
 fn entity_id(user_id: &str, office_id: &str) -> String {
     format!("{user_id}/{office_id}")
 }
 
-fn find(conn: &mut DbConnection, user_id: &str, office_id: &str) -> Result<Option<Membership>, AppError> {
+fn find_membership(conn: &mut DbConnection, user_id: &str, office_id: &str) -> Result<Option<Membership>, AppError> {
     let row: Option<(String, String, i32)> = om::table
         .filter(om::user_id.eq(user_id))
         .filter(om::office_id.eq(office_id))
@@ -37,7 +40,7 @@ pub fn upsert(
     office_id: &str,
     permission: OfficePermission,
 ) -> Result<(Membership, bool), AppError> {
-    let before = find(conn, user_id, office_id)?;
+    let before = find_membership(conn, user_id, office_id)?;
     let after = Membership { user_id: user_id.into(), office_id: office_id.into(), permission };
     if before.is_some() {
         diesel::update(om::table.filter(om::user_id.eq(user_id)).filter(om::office_id.eq(office_id)))
@@ -59,7 +62,7 @@ pub fn upsert(
 
 /// Removes a membership; `NotFound` when there was none.
 pub fn remove(conn: &mut DbConnection, ctx: &AuditCtx, user_id: &str, office_id: &str) -> Result<(), AppError> {
-    let before = find(conn, user_id, office_id)?.ok_or(AppError::NotFound)?;
+    let before = find_membership(conn, user_id, office_id)?.ok_or(AppError::NotFound)?;
     diesel::delete(om::table.filter(om::user_id.eq(user_id)).filter(om::office_id.eq(office_id))).execute(conn)?;
     audit::record::<Membership>(conn, ctx, "office_membership", &entity_id(user_id, office_id), Some(&before), None)
 }
@@ -105,4 +108,20 @@ pub fn remove_all(
         audit::record::<Membership>(conn, ctx, "office_membership", &id, Some(&before), None)?;
     }
     Ok(())
+}
+
+/// An office of the actor's account; another account's is `NotFound` like a missing one.
+pub fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<OfficeRow, AppError> {
+    offices::table
+        .filter(offices::account_id.eq(actor.account_id()))
+        .filter(offices::id.eq(id))
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound)
+}
+
+/// One page of the account's offices, oldest first, with the bounded total.
+pub fn list_offices(conn: &mut DbConnection, actor: &Actor, keys: &PageKeys) -> Result<PageRows<OfficeRow>, AppError> {
+    let scoped = || offices::table.filter(offices::account_id.eq(actor.account_id().to_owned())).into_boxed();
+    Ok(crate::db::id_page!(conn, keys, scoped, offices::id, asc))
 }
