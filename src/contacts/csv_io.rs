@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,9 +11,8 @@ use validator::Validate;
 
 use super::list::{self, ContactFilter};
 use super::model::{ContactRow, NewContact};
-use super::queries::{self, lower};
+use super::queries;
 use crate::access::{Actor, ContactScope, Level, Privilege};
-use crate::db::schema::contacts;
 use crate::db::{self, DbConnection};
 use crate::error::{AppError, FieldErrors};
 use crate::refs::RefCache;
@@ -214,16 +212,7 @@ fn import(conn: &mut DbConnection, actor: &Actor, body: &[u8]) -> Result<ImportR
     let columns = header_columns(&headers)?;
     // Duplicates: an email that a contact the caller can see already has, or that an
     // earlier row of this file has. Contacts the caller cannot see are never revealed.
-    let scope = ContactScope::of(actor);
-    let mut existing: HashMap<String, String> = HashMap::new();
-    for chunk in emails(body, &columns).chunks(500) {
-        let found: Vec<(Option<String>, String)> = scope
-            .contacts()
-            .filter(lower(contacts::email).eq_any(chunk.iter().map(|e| Some(e.clone())).collect::<Vec<_>>()))
-            .select((lower(contacts::email), contacts::id))
-            .load(conn)?;
-        existing.extend(found.into_iter().filter_map(|(e, id)| e.map(|e| (e, id))));
-    }
+    let existing = queries::visible_emails(conn, &ContactScope::of(actor), &emails(body, &columns))?;
     let settings = crate::account::queries::settings(conn, actor.account_id())?;
     let mut refs = RefCache::default();
     let mut in_file: HashMap<String, u64> = HashMap::new();

@@ -491,3 +491,23 @@ pub fn of_organization(
     let hidden = all - rows.len() as i64;
     Ok((project_all(rows.into_iter().map(|(r, l)| (r, Level::from_rank(l))).collect()), hidden))
 }
+
+/// Lower-cased email -> contact id, for those of `emails` that a contact the scope sees
+/// (at `limited` or above) already has: an import's duplicate check, which never names a
+/// contact the caller cannot see.
+pub fn visible_emails(
+    conn: &mut DbConnection,
+    scope: &ContactScope,
+    emails: &[String],
+) -> Result<HashMap<String, String>, AppError> {
+    let mut existing = HashMap::new();
+    for chunk in emails.chunks(500) {
+        let found: Vec<(Option<String>, String)> = scope
+            .contacts()
+            .filter(lower(contacts::email).eq_any(chunk.iter().map(|e| Some(e.clone())).collect::<Vec<_>>()))
+            .select((lower(contacts::email), contacts::id))
+            .load(conn)?;
+        existing.extend(found.into_iter().filter_map(|(e, id)| e.map(|e| (e, id))));
+    }
+    Ok(existing)
+}
