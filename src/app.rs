@@ -32,7 +32,8 @@ pub fn state(settings: Settings) -> Result<web::Data<AppState>, String> {
     let secret = settings.resolve_jwt_secret()?;
     let jwt = auth::jwt::JwtKeys::new(&secret, &settings.jwt_issuer, settings.access_token_ttl_secs);
     let login_limiter = LoginLimiter::new(settings.login_attempts_per_minute);
-    Ok(web::Data::new(AppState { pool, settings, jwt, login_limiter }))
+    let sealer = crate::http::Sealer::new(&secret);
+    Ok(web::Data::new(AppState { pool, settings, jwt, login_limiter, sealer }))
 }
 
 /// Applies pending migrations (start-up and `crm-api migrate`).

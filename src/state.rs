@@ -14,6 +14,8 @@ pub struct AppState {
     pub settings: Settings,
     pub jwt: JwtKeys,
     pub login_limiter: LoginLimiter,
+    /// Seals the contact list's keyset cursors (key derived from the signing secret).
+    pub sealer: crate::http::Sealer,
 }
 
 /// Login throttling per email and per client address (in memory, per process).

@@ -358,8 +358,9 @@ fn export_batch(
     filter: &ContactFilter,
     cursor: Option<&str>,
     header: bool,
+    sealer: &crate::http::Sealer,
 ) -> Result<(Vec<u8>, Option<String>), AppError> {
-    let (rows, next) = list::page(conn, scope, filter, Level::View, cursor, EXPORT_BATCH)?;
+    let (rows, next) = list::page(conn, scope, filter, Level::View, cursor, EXPORT_BATCH, sealer)?;
     Ok((csv_rows(&rows, header)?, next))
 }
 
@@ -395,15 +396,16 @@ pub async fn export_contacts(
     let scope = ContactScope::of(&actor);
     // The first batch runs before the response starts, so its errors get a real status.
     let (first, next) = {
-        let (scope, filter) = (scope.clone(), filter.clone());
-        db::run(&state.pool, move |conn| export_batch(conn, &scope, &filter, None, true)).await?
+        let (scope, filter, sealer) = (scope.clone(), filter.clone(), state.sealer.clone());
+        db::run(&state.pool, move |conn| export_batch(conn, &scope, &filter, None, true, &sealer)).await?
     };
-    let pool = state.pool.clone();
+    let (pool, sealer) = (state.pool.clone(), state.sealer.clone());
     let rest = futures_util::stream::unfold(next, move |cursor| {
-        let (pool, scope, filter) = (pool.clone(), scope.clone(), filter.clone());
+        let (pool, scope, filter, sealer) = (pool.clone(), scope.clone(), filter.clone(), sealer.clone());
         async move {
             let cursor = cursor?;
-            let batch = db::run(&pool, move |conn| export_batch(conn, &scope, &filter, Some(&cursor), false)).await;
+            let batch =
+                db::run(&pool, move |conn| export_batch(conn, &scope, &filter, Some(&cursor), false, &sealer)).await;
             Some(match batch {
                 Ok((bytes, next)) => (Ok(web::Bytes::from(bytes)), next),
                 Err(e) => (Err(actix_web::error::ErrorInternalServerError(e.to_string())), None),

@@ -1,7 +1,6 @@
 //! The scoped contact list: filters, search, sort and keyset cursors. Export pages
 //! through the same function.
 
-use base64::Engine;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -13,6 +12,7 @@ use crate::access::{ContactScope, Level};
 use crate::db::schema::{contact_tags, contacts};
 use crate::db::{DbConnection, MultiBackend, Opaque};
 use crate::error::AppError;
+use crate::http::Sealer;
 
 /// Filters shared by the list and the export.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams, validator::Validate)]
@@ -82,7 +82,9 @@ impl Sort {
     }
 }
 
-/// Opaque to clients: the sort it belongs to and the last row's key and id.
+/// The sort it belongs to and the last row's key and id, sealed (`http::Sealer`): the key
+/// of a row shown at `limited` (its `updated_at` or `created_at`) is not a basic field, so
+/// a client must not be able to read it from the cursor, nor change the bound.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Cursor {
     sort: Sort,
@@ -100,14 +102,14 @@ impl Cursor {
         Cursor { sort, value, id: row.id.clone() }
     }
 
-    pub fn encode(&self) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    pub fn encode(&self, sealer: &Sealer) -> String {
+        sealer.seal(&serde_json::to_vec(self).unwrap_or_default())
     }
 
-    /// Any tampering (bad encoding, another sort, a key that does not parse) is a 400.
-    pub fn decode(text: &str, sort: Sort) -> Result<Cursor, AppError> {
+    /// Anything this service did not seal, or a cursor of another sort, is a 400.
+    pub fn decode(text: &str, sort: Sort, sealer: &Sealer) -> Result<Cursor, AppError> {
         let bad = || AppError::BadRequest("Invalid cursor.".into());
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
+        let bytes = sealer.open(text).ok_or_else(bad)?;
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
         if cursor.sort != sort || uuid::Uuid::parse_str(&cursor.id).is_err() {
             return Err(bad());
@@ -235,9 +237,10 @@ pub fn page(
     min: Level,
     cursor: Option<&str>,
     limit: i64,
+    sealer: &Sealer,
 ) -> Result<RowsAndCursor, AppError> {
     let sort = Sort::parse(filter.sort.as_deref())?;
-    let cursor = cursor.filter(|c| !c.is_empty()).map(|c| Cursor::decode(c, sort)).transpose()?;
+    let cursor = cursor.filter(|c| !c.is_empty()).map(|c| Cursor::decode(c, sort, sealer)).transpose()?;
     let q = crate::db::Limit(
         order_after(filtered(scope, filter, min), sort, cursor.as_ref())?
             .select((contacts::all_columns, scope.level())),
@@ -246,7 +249,7 @@ pub fn page(
     let mut rows: Vec<(ContactRow, i32)> = q.load(conn)?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(|(r, _)| Cursor::after(sort, r).encode())
+        rows.last().map(|(r, _)| Cursor::after(sort, r).encode(sealer))
     } else {
         None
     };
@@ -272,8 +275,9 @@ pub fn list(
     cursor: Option<&str>,
     limit: i64,
     with_total: bool,
+    sealer: &Sealer,
 ) -> Result<ContactPage, AppError> {
-    let (rows, next_cursor) = page(conn, scope, filter, Level::Limited, cursor, limit)?;
+    let (rows, next_cursor) = page(conn, scope, filter, Level::Limited, cursor, limit, sealer)?;
     // Exact up to `db::TOTAL_CAP`, so a count never scans more than that.
     let (total, total_is_estimate) = if with_total {
         let (n, est) = crate::db::bounded_total(conn, filtered(scope, filter, Level::Limited).select(contacts::id))?;

@@ -53,6 +53,7 @@ pub async fn list_contacts(
 ) -> Result<HttpResponse, AppError> {
     let (filter, page) = (filter.into_inner(), page.into_inner());
     let limit = page.limit();
+    let sealer = state.sealer.clone();
     let out = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
         list::list(
@@ -62,6 +63,7 @@ pub async fn list_contacts(
             page.cursor.as_deref(),
             limit,
             page.with_total.unwrap_or(false),
+            &sealer,
         )
     })
     .await?;
@@ -287,9 +289,14 @@ fn explain(
     let level = if subject.id == actor.user_id() { caller_level } else { subject.level_on(conn, &row.id)? };
     // ... and the reasons from the reference model, which must agree with it.
     let facts = subject.facts;
-    let (model_level, reasons) = crate::access::model::explain(&facts, &row.facts());
+    let (model_level, mut reasons) = crate::access::model::explain(&facts, &row.facts());
     if model_level != level {
         tracing::error!(contact_id, user_id = subject.id, ?level, ?model_level, "access model and SQL disagree");
+    }
+    // At `limited` the caller sees the basic fields and nothing more: the office step would
+    // tell whether the contact has an office and which. The account default decided it.
+    if subject.id == actor.user_id() && level == Level::Limited {
+        reasons.retain(|r| r.code == "account_default");
     }
     Ok(AccessExplanation { contact_id: row.id, user_id: subject.id, level, reasons })
 }

@@ -4,6 +4,7 @@
 mod json;
 mod page;
 mod query;
+mod seal;
 mod time;
 mod types;
 mod write;
@@ -11,6 +12,7 @@ mod write;
 pub use json::{double_option, integral, parse_json, ValidJson};
 pub use page::{decode_id_cursor, encode_id_cursor, page_by_id, Page, PageKeys, PageParams, PageRows};
 pub use query::{check_query_string, Query, Target, QUERY_VALUE_MAX};
+pub use seal::Sealer;
 pub use time::{new_id, now, rfc3339, utc};
 pub use types::{Date, Label};
 pub use write::{check_if_match, check_version, created, etag, if_match, ok_with_etag, optimistic};

@@ -13,6 +13,7 @@ crate::both_backends!(
     deleting_a_contact_audits_its_deals_and_actions,
     deleting_an_organization_unlinks_with_audit,
     concurrent_deletes_audit_once,
+    limited_means_the_basic_fields_and_nothing_more,
 );
 
 async fn create(app: &TestApp, by: &Session, path: &str, body: Value) -> Value {
@@ -348,4 +349,60 @@ async fn concurrent_deletes_audit_once(app: TestApp) {
         let log = entries(&app, &owner, &entity).await;
         assert_eq!(log.iter().filter(|e| e["action"] == "delete").count(), 1, "{log:?}");
     }
+}
+
+/// A contact at `limited` shows its basic fields and nothing more: not in its body, not
+/// in the list's cursor (which carries the sort key), not in the explain reasons.
+async fn limited_means_the_basic_fields_and_nothing_more(app: TestApp) {
+    use base64::Engine;
+    let owner = app.signup().await;
+    let user = app.user(&owner, "user", &[]).await;
+    let patch = json!({"settings": {"default_contact_access": "limited"}});
+    assert_eq!(app.patch("/v1/account").bearer(&owner.token).json(patch).send().await.status, 200);
+    let office = app.office(&owner, "North").await;
+    let mut stamps = Vec::new();
+    for i in 0..3 {
+        let c = create(&app, &owner, "/v1/contacts", json!({"first_name": format!("L{i}"), "office_id": office})).await;
+        stamps.push((c["updated_at"].as_str().unwrap().to_owned(), c["created_at"].as_str().unwrap().to_owned()));
+    }
+    for sort in ["-updated_at", "created_at", "last_name"] {
+        let page = app.get(&format!("/v1/contacts?limit=1&sort={sort}")).bearer(&user.token).send().await.json();
+        assert_eq!(page["data"][0]["access"], "limited", "{page}");
+        assert!(page["data"][0].get("updated_at").is_none() && page["data"][0].get("office_id").is_none());
+        let cursor = page["next_cursor"].as_str().unwrap();
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).unwrap_or_default();
+        let text = String::from_utf8_lossy(&raw);
+        for (updated, created) in &stamps {
+            // Neither the stamp nor its date part can be read from the cursor.
+            for stamp in [updated, created] {
+                assert!(!text.contains(&stamp[..10]), "{sort}: the cursor shows {stamp}: {text}");
+            }
+        }
+        assert!(!text.contains("updated_at") && !text.contains("value"), "{sort}: {text}");
+        // The cursor still pages, and a changed byte is refused.
+        let next =
+            app.get(&format!("/v1/contacts?limit=1&sort={sort}&cursor={cursor}")).bearer(&user.token).send().await;
+        assert_eq!(next.status, 200, "{}", next.text());
+        assert_ne!(next.json()["data"][0]["id"], page["data"][0]["id"]);
+        let mut bytes = raw.clone();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        app.get(&format!("/v1/contacts?limit=1&sort={sort}&cursor={forged}"))
+            .bearer(&user.token)
+            .send()
+            .await
+            .assert_problem(400);
+    }
+    // Explaining a limited contact to the user names the account default, not its office.
+    let page = app.get("/v1/contacts?limit=1").bearer(&user.token).send().await.json();
+    let id = page["data"][0]["id"].as_str().unwrap();
+    let explained = app.get(&format!("/v1/contacts/{id}/access")).bearer(&user.token).send().await.json();
+    assert_eq!(explained["level"], "limited");
+    assert!(!explained.to_string().contains(&office), "{explained}");
+    assert_eq!(explained["reasons"][0]["code"], "account_default", "{explained}");
+    // The owner, who sees everything, gets every step.
+    let full =
+        app.get(&format!("/v1/contacts/{id}/access?user_id={}", user.user_id)).bearer(&owner.token).send().await.json();
+    assert!(full.to_string().contains(&office), "{full}");
 }
