@@ -343,9 +343,11 @@ macro_rules! fragment_expression {
         impl Expression for $ty {
             type SqlType = $sql_type;
         }
-        // The fragments name `contacts.*` columns: they belong to queries over contacts.
-        impl<QS> AppearsOnTable<QS> for $ty {}
-        impl<QS> SelectableExpression<QS> for $ty {}
+        // The fragments name `contacts.*` columns, so they compile only into a query whose
+        // FROM has `contacts` (alone or joined): `actions::table.filter(scope.at_least(..))`
+        // without the join is a type error, not a runtime one.
+        impl<QS> AppearsOnTable<QS> for $ty where contacts::id: AppearsOnTable<QS> {}
+        impl<QS> SelectableExpression<QS> for $ty where contacts::id: SelectableExpression<QS> {}
         impl<GB> ValidGrouping<GB> for $ty {
             type IsAggregate = is_aggregate::Never;
         }
