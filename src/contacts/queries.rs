@@ -445,25 +445,21 @@ pub fn move_linked(
     let scope = ContactScope::of(actor);
     let at = now();
     let bump = (contacts::version.eq(contacts::version + 1), contacts::updated_at.eq(at));
+    // The same statement for each column (diesel types each column apart).
+    macro_rules! move_column {
+        ($column:expr) => {
+            diesel::update(contacts::table)
+                .filter(scope.at_least(Level::Edit))
+                .filter($column.eq(from))
+                .set(($column.eq(to), bump))
+                .returning(contacts::id)
+                .get_results(conn)?
+        };
+    }
     let moved: Vec<String> = match link {
-        ContactLink::Owner => diesel::update(contacts::table)
-            .filter(scope.at_least(Level::Edit))
-            .filter(contacts::owner_id.eq(from))
-            .set((contacts::owner_id.eq(to), bump))
-            .returning(contacts::id)
-            .get_results(conn)?,
-        ContactLink::Office => diesel::update(contacts::table)
-            .filter(scope.at_least(Level::Edit))
-            .filter(contacts::office_id.eq(from))
-            .set((contacts::office_id.eq(to), bump))
-            .returning(contacts::id)
-            .get_results(conn)?,
-        ContactLink::Organization => diesel::update(contacts::table)
-            .filter(scope.at_least(Level::Edit))
-            .filter(contacts::organization_id.eq(from))
-            .set((contacts::organization_id.eq(to), bump))
-            .returning(contacts::id)
-            .get_results(conn)?,
+        ContactLink::Owner => move_column!(contacts::owner_id),
+        ContactLink::Office => move_column!(contacts::office_id),
+        ContactLink::Organization => move_column!(contacts::organization_id),
     };
     let rows: Vec<(String, Option<String>)> = moved.into_iter().map(|id| (id.clone(), Some(id))).collect();
     audit::record_moves(conn, &AuditCtx::from(actor), "contact", &rows, link.field(), Some(from), to)?;

@@ -326,21 +326,21 @@ pub fn move_linked(
     let scope = ContactScope::of(actor);
     let at = now();
     let bump = (deals::version.eq(deals::version + 1), deals::updated_at.eq(at));
+    // The same statement for each column (diesel types each column apart).
+    macro_rules! move_column {
+        ($column:expr) => {
+            diesel::update(deals::table)
+                .filter(deals::account_id.eq(scope.account_id().to_owned()))
+                .filter(scope.contact_in(deals::contact_id, Level::Edit))
+                .filter($column.eq(from))
+                .set(($column.eq(to), bump))
+                .returning((deals::id, deals::contact_id))
+                .get_results(conn)?
+        };
+    }
     let moved: Vec<(String, String)> = match link {
-        DealLink::Owner => diesel::update(deals::table)
-            .filter(deals::account_id.eq(scope.account_id().to_owned()))
-            .filter(scope.contact_in(deals::contact_id, Level::Edit))
-            .filter(deals::owner_id.eq(from))
-            .set((deals::owner_id.eq(to), bump))
-            .returning((deals::id, deals::contact_id))
-            .get_results(conn)?,
-        DealLink::Organization => diesel::update(deals::table)
-            .filter(deals::account_id.eq(scope.account_id().to_owned()))
-            .filter(scope.contact_in(deals::contact_id, Level::Edit))
-            .filter(deals::organization_id.eq(from))
-            .set((deals::organization_id.eq(to), bump))
-            .returning((deals::id, deals::contact_id))
-            .get_results(conn)?,
+        DealLink::Owner => move_column!(deals::owner_id),
+        DealLink::Organization => move_column!(deals::organization_id),
     };
     let rows: Vec<(String, Option<String>)> = moved.into_iter().map(|(id, c)| (id, Some(c))).collect();
     audit::record_moves(conn, &AuditCtx::from(actor), "deal", &rows, link.field(), Some(from), to)?;
