@@ -55,13 +55,11 @@ pub async fn get_account(state: web::Data<AppState>, caller: Caller) -> Result<H
     params(("If-Match" = Option<String>, Header, description = "ETag from GET")),
     responses(
         (status = 200, body = AccountView, headers(("ETag" = String))),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "Caller is not owner or admin"),
         (status = 412, description = "If-Match does not match"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid or unknown fields"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]
@@ -170,13 +168,11 @@ pub struct OwnershipTransferred {
     request_body = TransferOwnership,
     responses(
         (status = 200, body = OwnershipTransferred),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "Caller is not the owner"),
         (status = 404, description = "No such user in this account"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Target is the owner already or deactivated"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]

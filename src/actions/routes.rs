@@ -54,12 +54,10 @@ pub async fn list_actions(
     request_body = NewAction,
     responses(
         (status = 201, body = ActionView, headers(("Location" = String), ("ETag" = String))),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "The contact is visible at limited only"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid fields; contact not visible; assignee inactive, foreign, or focused without owning the contact"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]
@@ -113,14 +111,12 @@ pub async fn get_action(
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "ETag from GET")),
     responses(
         (status = 200, body = ActionView, headers(("ETag" = String))),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "Neither the assignee nor edit on the contact"),
         (status = 404, description = "Missing, not visible or another account's"),
         (status = 412, description = "If-Match does not match"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid fields or assignee"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]

@@ -72,12 +72,10 @@ fn forbid_focused(actor: &Actor) -> Result<(), AppError> {
     request_body = NewApiToken,
     responses(
         (status = 201, body = CreatedApiToken, headers(("Location" = String))),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "Focused users cannot hold API tokens"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid or unknown fields"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]

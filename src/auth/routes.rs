@@ -79,12 +79,10 @@ pub struct RefreshIn {
     request_body = SignupIn,
     responses(
         (status = 201, body = SignupOut, headers(("Location" = String, description = "/v1/account"))),
-        (status = 400, description = "Malformed JSON"),
         (status = 403, description = "Signup is disabled on this deployment (ALLOW_SIGNUP=false)"),
         (status = 409, description = "The email is already registered"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid fields"),
+        crate::http::BodyErrors,
     )
 )]
 #[post("/auth/signup")]

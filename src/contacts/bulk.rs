@@ -99,12 +99,10 @@ fn parse_change(actor: &Actor, op: ContactBulkOp, value: &serde_json::Value) -> 
     request_body = ContactBulk,
     responses(
         (status = 200, body = BulkResult),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "The op needs a privilege the caller lacks"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid ids, op or value"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]

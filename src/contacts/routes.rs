@@ -83,12 +83,10 @@ pub async fn list_contacts(
     request_body = NewContact,
     responses(
         (status = 201, body = ContactOut, headers(("Location" = String), ("ETag" = String))),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "`private: true` without the right to set it"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid fields, unknown status/lead_source, or ids not in this account"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]
@@ -149,14 +147,12 @@ pub async fn get_contact(
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "ETag from GET")),
     responses(
         (status = 200, body = ContactOut, headers(("ETag" = String))),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "Visible at limited or view only, or `private` without the right"),
         (status = 404, description = "Missing, hidden or another account's"),
         (status = 412, description = "If-Match does not match"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid or unknown fields"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]

@@ -55,12 +55,10 @@ pub async fn list_deals(
     request_body = NewDeal,
     responses(
         (status = 201, body = DealView, headers(("Location" = String), ("ETag" = String))),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "The contact is visible but below edit"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid fields; contact_id not a contact the caller can see; stage not in deal_stages"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]
@@ -115,14 +113,12 @@ pub async fn get_deal(
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "ETag from GET")),
     responses(
         (status = 200, body = DealView, headers(("ETag" = String))),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "Visible, but the contact is below edit"),
         (status = 404, description = "Missing, not visible or another account's"),
         (status = 412, description = "If-Match does not match"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid or unknown fields"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]
@@ -201,13 +197,11 @@ pub async fn pipeline(state: web::Data<AppState>, actor: Actor) -> Result<HttpRe
     params(("id" = Uuid, Path)),
     responses(
         (status = 201, body = DealView, headers(("Location" = String), ("ETag" = String))),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "No edit_deal_items, or the contact is below edit"),
         (status = 404, description = "Missing, not visible or another account's"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid fields"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]
@@ -236,13 +230,11 @@ pub async fn add_item(
     params(("id" = Uuid, Path), ("item_id" = Uuid, Path)),
     responses(
         (status = 200, body = DealView),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "No edit_deal_items, or the contact is below edit"),
         (status = 404, description = "Deal or item missing or not visible"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid or unknown fields"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]

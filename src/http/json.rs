@@ -137,3 +137,15 @@ pub mod integral {
         Option::<serde_json::Number>::deserialize(d)?.map(to_i64).transpose()
     }
 }
+
+/// What every endpoint that reads a JSON body may answer about the body itself (listed in
+/// each operation's responses as `BodyErrors`; the 422 of its fields stays per operation).
+#[derive(utoipa::IntoResponses)]
+pub enum BodyErrors {
+    #[response(status = 400, description = "Malformed JSON")]
+    Malformed,
+    #[response(status = 413, description = "Body too large")]
+    TooLarge,
+    #[response(status = 415, description = "Body is not JSON")]
+    NotJson,
+}

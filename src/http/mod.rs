@@ -9,7 +9,7 @@ mod time;
 mod types;
 mod write;
 
-pub use json::{double_option, integral, parse_json, ValidJson};
+pub use json::{double_option, integral, parse_json, BodyErrors, ValidJson};
 pub use page::{decode_id_cursor, encode_id_cursor, page_by_id, Page, PageKeys, PageParams, PageRows};
 pub use query::{check_query_string, Query, Target, QUERY_VALUE_MAX};
 pub use seal::Sealer;

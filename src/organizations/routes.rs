@@ -55,11 +55,9 @@ pub async fn list_organizations(
     request_body = NewOrganization,
     responses(
         (status = 201, body = OrganizationView, headers(("Location" = String), ("ETag" = String))),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid or unknown fields"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]
@@ -115,14 +113,12 @@ pub async fn get_organization(
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "ETag from GET")),
     responses(
         (status = 200, body = OrganizationView, headers(("ETag" = String))),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "Focused users may not edit organizations"),
         (status = 404, description = "Missing, not visible or another account's"),
         (status = 412, description = "If-Match does not match"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid or unknown fields"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]

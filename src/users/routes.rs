@@ -65,13 +65,11 @@ pub async fn get_me(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
     params(("If-Match" = Option<String>, Header, description = "ETag from GET /v1/me")),
     responses(
         (status = 200, body = UserView, headers(("ETag" = String))),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 409, description = "Email already registered"),
         (status = 412, description = "If-Match does not match"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid fields, unknown fields, or wrong current_password"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]
@@ -169,13 +167,11 @@ pub async fn list_users(
     request_body = NewUser,
     responses(
         (status = 201, body = UserView, headers(("Location" = String), ("ETag" = String))),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "Caller is not owner or admin"),
         (status = 409, description = "Email already registered"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid fields (role owner, view_activity for a non-user role, …)"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]
@@ -304,15 +300,13 @@ fn apply_patch(
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "ETag from GET")),
     responses(
         (status = 200, body = UserView, headers(("ETag" = String))),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "Not allowed for this caller and target"),
         (status = 404, description = "No such user in this account"),
         (status = 409, description = "Email already registered"),
         (status = 412, description = "If-Match does not match"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid or unknown fields"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]
@@ -518,13 +512,11 @@ fn bulk_one(conn: &mut DbConnection, actor: &Actor, id: &str, change: &BulkChang
     request_body = UserBulk,
     responses(
         (status = 200, body = BulkResult),
-        (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Missing or invalid token"),
         (status = 403, description = "Caller is not owner or admin"),
         (status = 404, description = "set_office_permission names an office not in this account"),
-        (status = 413, description = "Body too large"),
-        (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid ids, op or value"),
+        crate::http::BodyErrors,
     ),
     security(("bearer" = []))
 )]
