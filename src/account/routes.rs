@@ -74,46 +74,55 @@ pub async fn patch_account(
     let patch = body.0;
     let wanted = if_match(&req)?;
     let row = db::write(&state.pool, move |conn| {
-        let before = find(conn, &actor)?;
-        crate::http::check_version(wanted, before.version)?;
-        let mut next = before.clone();
-        if let Some(name) = patch.name {
-            next.name = name;
-        }
-        if let Some(s) = patch.settings {
-            if let Some(v) = s.default_contact_access {
-                next.default_contact_access = v.as_str().into();
+        crate::http::optimistic(wanted, || {
+            let before = find(conn, &actor)?;
+            crate::http::check_version(wanted, before.version)?;
+            let mut next = before.clone();
+            if let Some(name) = &patch.name {
+                next.name = name.clone();
             }
-            if let Some(v) = s.contact_statuses {
-                next.contact_statuses = encode_list(&v);
+            if let Some(s) = &patch.settings {
+                if let Some(v) = s.default_contact_access {
+                    next.default_contact_access = v.as_str().into();
+                }
+                if let Some(v) = &s.contact_statuses {
+                    next.contact_statuses = encode_list(v);
+                }
+                if let Some(v) = &s.lead_sources {
+                    next.lead_sources = encode_list(v);
+                }
+                if let Some(v) = &s.deal_stages {
+                    next.deal_stages = encode_list(v);
+                }
             }
-            if let Some(v) = s.lead_sources {
-                next.lead_sources = encode_list(&v);
+            next.version += 1;
+            next.updated_at = now();
+            let changed = diesel::update(
+                accounts::table.filter(accounts::id.eq(&before.id)).filter(accounts::version.eq(before.version)),
+            )
+            .set((
+                accounts::name.eq(&next.name),
+                accounts::default_contact_access.eq(&next.default_contact_access),
+                accounts::contact_statuses.eq(&next.contact_statuses),
+                accounts::lead_sources.eq(&next.lead_sources),
+                accounts::deal_stages.eq(&next.deal_stages),
+                accounts::version.eq(next.version),
+                accounts::updated_at.eq(next.updated_at),
+            ))
+            .execute(conn)?;
+            if changed == 0 {
+                return Ok(None);
             }
-            if let Some(v) = s.deal_stages {
-                next.deal_stages = encode_list(&v);
-            }
-        }
-        next.version += 1;
-        next.updated_at = now();
-        let changed = diesel::update(
-            accounts::table.filter(accounts::id.eq(&before.id)).filter(accounts::version.eq(before.version)),
-        )
-        .set((
-            accounts::name.eq(&next.name),
-            accounts::default_contact_access.eq(&next.default_contact_access),
-            accounts::contact_statuses.eq(&next.contact_statuses),
-            accounts::lead_sources.eq(&next.lead_sources),
-            accounts::deal_stages.eq(&next.deal_stages),
-            accounts::version.eq(next.version),
-            accounts::updated_at.eq(next.updated_at),
-        ))
-        .execute(conn)?;
-        if changed == 0 {
-            return Err(AppError::PreconditionFailed);
-        }
-        audit::record(conn, &AuditCtx::from(&actor), "account", &next.id, Some(&before.view()), Some(&next.view()))?;
-        Ok(next)
+            audit::record(
+                conn,
+                &AuditCtx::from(&actor),
+                "account",
+                &next.id,
+                Some(&before.view()),
+                Some(&next.view()),
+            )?;
+            Ok(Some(next))
+        })
     })
     .await?;
     Ok(ok_with_etag(row.version, &row.view()))
@@ -197,8 +206,13 @@ pub async fn transfer_ownership(
         let old_owner = crate::users::queries::find(conn, &actor, actor.user_id())?;
         let ctx = AuditCtx::from(&actor);
         let demote = |row: &UserRow, role: Role| UserRow { role: role.as_str().into(), ..row.clone() };
-        let previous_owner = crate::users::queries::save(conn, &ctx, &old_owner, demote(&old_owner, Role::Admin))?;
-        let owner = crate::users::queries::save(conn, &ctx, &target, demote(&target, Role::Owner))?;
+        // Two rows change together: a concurrent change of either rolls both back (409, try
+        // again) rather than re-applying half of it.
+        let raced = || AppError::Conflict("The owner or the new owner changed meanwhile; try again.".into());
+        let previous_owner =
+            crate::users::queries::save(conn, &ctx, &old_owner, demote(&old_owner, Role::Admin))?.ok_or_else(raced)?;
+        let owner =
+            crate::users::queries::save(conn, &ctx, &target, demote(&target, Role::Owner))?.ok_or_else(raced)?;
         // Owner/admin hold every privilege implicitly; stored grants would only linger.
         diesel::update(users::table.filter(users::id.eq(&owner.id))).set(users::privileges.eq(0i64)).execute(conn)?;
         Ok(OwnershipTransferred { previous_owner: UserView::full(&previous_owner), owner: UserView::full(&owner) })

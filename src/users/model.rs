@@ -10,7 +10,7 @@ use crate::access::{OfficePermission, Privilege, Privileges, Role};
 use crate::db::schema::users;
 use crate::http::utc;
 
-#[derive(Debug, Clone, Queryable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Insertable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
     pub id: String,
@@ -110,7 +110,7 @@ pub struct NewUser {
 }
 
 /// Body of `PATCH /v1/users/{id}`: every field optional.
-#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[schema(max_length = 254, format = Email)]
@@ -133,7 +133,7 @@ pub struct UserPatch {
 }
 
 /// Body of `PATCH /v1/me`. Changing `password` or `email` needs `current_password`.
-#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MePatch {
     #[schema(max_length = 254, format = Email)]

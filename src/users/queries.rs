@@ -67,9 +67,20 @@ struct UserUpdate<'a> {
     updated_at: chrono::NaiveDateTime,
 }
 
-/// Writes `next` over `before` if nobody changed the row meanwhile (else 412), audits the
-/// change and ends the user's sessions when they were deactivated or got a new password.
-pub fn save(conn: &mut DbConnection, ctx: &AuditCtx, before: &UserRow, mut next: UserRow) -> Result<UserRow, AppError> {
+/// Writes `next` over `before` if nobody changed the row meanwhile (`None` otherwise, for
+/// `http::optimistic`), audits the change and ends the user's sessions when they were
+/// deactivated or got a new password. A `next` equal to `before` writes nothing.
+pub fn save(
+    conn: &mut DbConnection,
+    ctx: &AuditCtx,
+    before: &UserRow,
+    mut next: UserRow,
+) -> Result<Option<UserRow>, AppError> {
+    next.version = before.version;
+    next.updated_at = before.updated_at;
+    if next == *before {
+        return Ok(Some(next));
+    }
     next.version = before.version + 1;
     next.updated_at = now();
     let changed = diesel::update(
@@ -93,7 +104,7 @@ pub fn save(conn: &mut DbConnection, ctx: &AuditCtx, before: &UserRow, mut next:
     .execute(conn)
     .map_err(email_conflict)?;
     if changed == 0 {
-        return Err(AppError::PreconditionFailed);
+        return Ok(None);
     }
     let (old_view, new_view) = (UserView::full(before), UserView::full(&next));
     let mut changes =
@@ -107,7 +118,7 @@ pub fn save(conn: &mut DbConnection, ctx: &AuditCtx, before: &UserRow, mut next:
     if (before.active && !next.active) || password_changed {
         sessions::revoke_all_for_user(conn, &next.id)?;
     }
-    Ok(next)
+    Ok(Some(next))
 }
 
 /// One page of the account's users, oldest first, with the bounded total.

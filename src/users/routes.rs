@@ -101,22 +101,28 @@ pub async fn patch_me(
         new_password.map(|p| password::hash(&p)).transpose()
     })
     .await?;
+    let wanted = crate::http::if_match(&req)?;
     let row = db::write(&state.pool, move |conn| {
-        let mut next = before.clone();
-        if let Some(email) = patch.email {
-            next.email_lower = email.trim().to_lowercase();
-            next.email = email.trim().to_owned();
-        }
-        if let Some(hash) = new_hash {
-            next.password_hash = hash;
-        }
-        if let Some(v) = patch.first_name {
-            next.first_name = v;
-        }
-        if let Some(v) = patch.last_name {
-            next.last_name = v;
-        }
-        save(conn, &AuditCtx::from(&actor), &before, next)
+        crate::http::optimistic(wanted, || {
+            // The row as it is now (a lost race re-reads it), with the patch on top.
+            let before = find(conn, &actor, actor.user_id())?;
+            crate::http::check_version(wanted, before.version)?;
+            let mut next = before.clone();
+            if let Some(email) = &patch.email {
+                next.email_lower = email.trim().to_lowercase();
+                next.email = email.trim().to_owned();
+            }
+            if let Some(hash) = &new_hash {
+                next.password_hash = hash.clone();
+            }
+            if let Some(v) = &patch.first_name {
+                next.first_name = v.clone();
+            }
+            if let Some(v) = &patch.last_name {
+                next.last_name = v.clone();
+            }
+            save(conn, &AuditCtx::from(&actor), &before, next)
+        })
     })
     .await?;
     Ok(ok_with_etag(row.version, &UserView::full(&row)))
@@ -325,10 +331,12 @@ pub async fn patch_user(
     let new_hash = db::blocking(move || new_password.map(|p| password::hash(&p)).transpose()).await?;
     let wanted = crate::http::if_match(&req)?;
     let row = db::write(&state.pool, move |conn| {
-        let before = find(conn, &actor, &id)?;
-        crate::http::check_version(wanted, before.version)?;
-        let next = apply_patch(&actor, &before, patch, new_hash)?;
-        save(conn, &AuditCtx::from(&actor), &before, next)
+        crate::http::optimistic(wanted, || {
+            let before = find(conn, &actor, &id)?;
+            crate::http::check_version(wanted, before.version)?;
+            let next = apply_patch(&actor, &before, patch.clone(), new_hash.clone())?;
+            save(conn, &AuditCtx::from(&actor), &before, next)
+        })
     })
     .await?;
     Ok(ok_with_etag(row.version, &UserView::full(&row)))
@@ -470,33 +478,35 @@ fn parse_bulk_value(op: UserBulkOp, value: serde_json::Value) -> Result<BulkChan
 fn bulk_one(conn: &mut DbConnection, actor: &Actor, id: &str, change: &BulkChange) -> Result<BulkItemResult, AppError> {
     let result =
         |result, detail: Option<&str>| BulkItemResult { id: id.to_owned(), result, detail: detail.map(Into::into) };
-    let Ok(before) = find(conn, actor, id) else {
-        return Ok(result(BulkOutcome::NotFound, None));
-    };
-    if let Err(AppError::Forbidden(m)) = guard_manage(actor, &before) {
-        return Ok(result(BulkOutcome::Forbidden, Some(&m)));
-    }
-    let ctx = AuditCtx::from(actor);
-    let mut next = before.clone();
-    match change {
-        BulkChange::Grant(p) => next.privileges |= p.0,
-        BulkChange::Revoke(p) => next.privileges &= !p.0,
-        BulkChange::SetActive(active) => {
-            if before.role() == Role::Owner && !active {
-                return Ok(result(BulkOutcome::Forbidden, Some("The owner cannot be deactivated.")));
+    // No If-Match in a bulk request: a row another request changed meanwhile is read again.
+    crate::http::optimistic(None, || {
+        let Ok(before) = find(conn, actor, id) else {
+            return Ok(Some(result(BulkOutcome::NotFound, None)));
+        };
+        if let Err(AppError::Forbidden(m)) = guard_manage(actor, &before) {
+            return Ok(Some(result(BulkOutcome::Forbidden, Some(&m))));
+        }
+        let ctx = AuditCtx::from(actor);
+        let mut next = before.clone();
+        match change {
+            BulkChange::Grant(p) => next.privileges |= p.0,
+            BulkChange::Revoke(p) => next.privileges &= !p.0,
+            BulkChange::SetActive(active) => {
+                if before.role() == Role::Owner && !active {
+                    return Ok(Some(result(BulkOutcome::Forbidden, Some("The owner cannot be deactivated."))));
+                }
+                next.active = *active;
             }
-            next.active = *active;
+            BulkChange::SetOffice(office_id, permission) => {
+                memberships::upsert(conn, &ctx, &before.id, office_id, *permission)?;
+                return Ok(Some(result(BulkOutcome::Ok, None)));
+            }
         }
-        BulkChange::SetOffice(office_id, permission) => {
-            memberships::upsert(conn, &ctx, &before.id, office_id, *permission)?;
-            return Ok(result(BulkOutcome::Ok, None));
+        if check_privileges(next.role(), Privileges(next.privileges)).is_err() {
+            return Ok(Some(result(BulkOutcome::Forbidden, Some("view_activity can be granted to role user only"))));
         }
-    }
-    if check_privileges(next.role(), Privileges(next.privileges)).is_err() {
-        return Ok(result(BulkOutcome::Forbidden, Some("view_activity can be granted to role user only")));
-    }
-    save(conn, &ctx, &before, next)?;
-    Ok(result(BulkOutcome::Ok, None))
+        Ok(save(conn, &ctx, &before, next)?.map(|_| result(BulkOutcome::Ok, None)))
+    })
 }
 
 /// Changes many users in one transaction (owner/admin). Each id reports `ok`,

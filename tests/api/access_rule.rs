@@ -14,6 +14,7 @@ crate::both_backends!(
     deleting_an_organization_unlinks_with_audit,
     concurrent_deletes_audit_once,
     limited_means_the_basic_fields_and_nothing_more,
+    lost_races_follow_one_policy,
 );
 
 async fn create(app: &TestApp, by: &Session, path: &str, body: Value) -> Value {
@@ -405,4 +406,46 @@ async fn limited_means_the_basic_fields_and_nothing_more(app: TestApp) {
     let full =
         app.get(&format!("/v1/contacts/{id}/access?user_id={}", user.user_id)).bearer(&owner.token).send().await.json();
     assert!(full.to_string().contains(&office), "{full}");
+}
+
+/// One policy for a write that lost a race, for every resource: without `If-Match` it is
+/// applied again on top of the other write (every one of ten concurrent patches lands);
+/// with a stale `If-Match` it is 412.
+async fn lost_races_follow_one_policy(app: TestApp) {
+    let owner = app.signup().await;
+    let user = app.user(&owner, "user", &[]).await;
+    let c = create(&app, &owner, "/v1/contacts", json!({"first_name": "Race"})).await;
+    let d =
+        create(&app, &owner, "/v1/deals", json!({"contact_id": id(&c), "name": "D", "amount": 1, "currency": "EUR"}))
+            .await;
+    let a = create(&app, &owner, "/v1/actions", json!({"contact_id": id(&c), "text": "Call"})).await;
+    let o = create(&app, &owner, "/v1/organizations", json!({"name": "Org"})).await;
+    let office = app.office(&owner, "North").await;
+    let cases = [
+        (format!("/v1/users/{}", user.user_id), "first_name"),
+        ("/v1/account".to_owned(), "name"),
+        (format!("/v1/contacts/{}", id(&c)), "job_title"),
+        (format!("/v1/deals/{}", id(&d)), "name"),
+        (format!("/v1/actions/{}", id(&a)), "text"),
+        (format!("/v1/organizations/{}", id(&o)), "name"),
+        (format!("/v1/offices/{office}"), "name"),
+    ];
+    for (path, field) in &cases {
+        let start = app.get(path).bearer(&owner.token).send().await.json()["version"].as_i64().unwrap();
+        let patches =
+            (0..10).map(|i| app.patch(path).bearer(&owner.token).json(json!({ *field: format!("v{i}") })).send());
+        let statuses: Vec<u16> = futures_util::future::join_all(patches).await.iter().map(|r| r.status).collect();
+        assert!(statuses.iter().all(|s| *s == 200), "{path}: {statuses:?}");
+        let now = app.get(path).bearer(&owner.token).send().await.json();
+        assert_eq!(now["version"].as_i64().unwrap(), start + 10, "{path}: every patch landed once: {now}");
+        let stale = format!("\"{start}\"");
+        let r = app
+            .patch(path)
+            .bearer(&owner.token)
+            .header("If-Match", &stale)
+            .json(json!({ *field: "late" }))
+            .send()
+            .await;
+        r.assert_problem(412);
+    }
 }
