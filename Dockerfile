@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Build stage: release binary against Debian's libpq and libsqlite3.
 FROM rust:1-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev libsqlite3-dev pkg-config \
@@ -7,10 +6,14 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
-RUN cargo build --release --locked --bin crm-api
+RUN cargo build --release --locked --bin crm-api \
+    && strip target/release/crm-api
 
 # Runtime stage: only the shared libraries, a non-root user and the binary.
 FROM debian:bookworm-slim
+LABEL org.opencontainers.image.title="crm-api" \
+      org.opencontainers.image.description="Multi-tenant CRM backend with row-level access in SQL" \
+      org.opencontainers.image.licenses="MIT"
 RUN apt-get update && apt-get install -y --no-install-recommends libpq5 libsqlite3-0 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home /app crm \
@@ -23,6 +26,8 @@ ENV BIND_ADDR=0.0.0.0:8080 \
     LOG_FORMAT=json \
     DATABASE_URL=sqlite:///app/data/crm.sqlite3
 EXPOSE 8080
+# The SQLite default keeps its data here; mount a volume to keep it across containers.
+VOLUME ["/app/data"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
 ENTRYPOINT ["crm-api"]

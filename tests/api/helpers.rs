@@ -96,7 +96,7 @@ fn new_postgres_database(base: &str) -> String {
     let name = format!("crm_test_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::establish(base).expect("TEST_DATABASE_URL must be reachable");
     admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create test database");
-    let url = replace_db_name(base, &name);
+    let url = database_url_named(base, &name);
     // One connection held for the life of the process: the database is never unused.
     std::mem::forget(PgConnection::establish(&url).expect("connect to the test database"));
     let state = crm_api::app::state(settings(url.clone())).expect("state");
@@ -110,7 +110,8 @@ struct DbName {
     name: String,
 }
 
-fn replace_db_name(url: &str, name: &str) -> String {
+/// `url` with its database name replaced by `name`.
+pub fn database_url_named(url: &str, name: &str) -> String {
     let (head, query) = match url.split_once('?') {
         Some((h, q)) => (h, Some(q)),
         None => (url, None),

@@ -15,6 +15,7 @@ mod errors;
 mod hostile;
 mod offices;
 mod openapi;
+mod replicas;
 mod robustness;
 mod users;
 
