@@ -84,30 +84,33 @@ pub fn list_for_user(conn: &mut DbConnection, account_id: &str, user_id: &str) -
         .collect())
 }
 
-/// Removes every membership of a user or of an office that is being deleted, each with
-/// its own audit entry. `user_id` xor `office_id` names what goes.
-pub fn remove_all(
-    conn: &mut DbConnection,
-    ctx: &AuditCtx,
-    user_id: Option<&str>,
-    office_id: Option<&str>,
-) -> Result<(), AppError> {
-    let mut q = om::table.filter(om::account_id.eq(ctx.account_id.clone())).into_boxed();
-    if let Some(u) = user_id {
-        q = q.filter(om::user_id.eq(u.to_owned()));
-    }
-    if let Some(o) = office_id {
-        q = q.filter(om::office_id.eq(o.to_owned()));
-    }
-    let rows: Vec<(String, String, i32)> = q.select((om::user_id, om::office_id, om::level)).load(conn)?;
+/// Whose memberships a deletion removes.
+#[derive(Debug, Clone, Copy)]
+pub enum MembersOf<'a> {
+    User(&'a str),
+    Office(&'a str),
+}
+
+/// Removes every membership of a user or an office that is being deleted, in one
+/// `DELETE … RETURNING`, with an audit entry each (written in multi-row statements).
+pub fn remove_all(conn: &mut DbConnection, ctx: &AuditCtx, of: MembersOf<'_>) -> Result<(), AppError> {
+    let account = om::account_id.eq(ctx.account_id.clone());
+    let columns = (om::user_id, om::office_id, om::level);
+    let rows: Vec<(String, String, i32)> = match of {
+        MembersOf::User(u) => {
+            diesel::delete(om::table.filter(account).filter(om::user_id.eq(u))).returning(columns).get_results(conn)?
+        }
+        MembersOf::Office(o) => diesel::delete(om::table.filter(account).filter(om::office_id.eq(o)))
+            .returning(columns)
+            .get_results(conn)?,
+    };
+    let mut entries = Vec::with_capacity(rows.len());
     for (user_id, office_id, level) in rows {
+        let id = entity_id(&user_id, &office_id);
         let before = Membership { user_id, office_id, permission: OfficePermission::from_level(level) };
-        diesel::delete(om::table.filter(om::user_id.eq(&before.user_id)).filter(om::office_id.eq(&before.office_id)))
-            .execute(conn)?;
-        let id = entity_id(&before.user_id, &before.office_id);
-        audit::record::<Membership>(conn, ctx, "office_membership", &id, Some(&before), None)?;
+        entries.extend(audit::entry::<Membership>(ctx, "office_membership", &id, Some(&before), None)?);
     }
-    Ok(())
+    audit::queries::insert_all(conn, &entries)
 }
 
 /// An office of the actor's account; another account's is `NotFound` like a missing one.

@@ -266,7 +266,7 @@ pub async fn delete_office(
             _ => {}
         }
         let ctx = AuditCtx::from(&actor);
-        memberships::remove_all(conn, &ctx, None, Some(&before.id))?;
+        memberships::remove_all(conn, &ctx, memberships::MembersOf::Office(&before.id))?;
         let n = diesel::delete(
             offices::table.filter(offices::id.eq(&before.id)).filter(offices::account_id.eq(actor.account_id())),
         )

@@ -427,7 +427,7 @@ pub async fn delete_user(
         deal_queries::move_linked(conn, &actor, DealLink::Owner, &target.id, to)?;
         crate::actions::queries::move_assigned(conn, &actor, &target.id, to)?;
         let ctx = AuditCtx::from(&actor);
-        memberships::remove_all(conn, &ctx, Some(&target.id), None)?;
+        memberships::remove_all(conn, &ctx, memberships::MembersOf::User(&target.id))?;
         let n = diesel::delete(
             users::table.filter(users::id.eq(&target.id)).filter(users::account_id.eq(actor.account_id())),
         )
