@@ -15,7 +15,7 @@ use crate::db::{self, DbUrl, PoolOptions};
 use crate::error::AppError;
 use crate::state::{AppState, LoginLimiter};
 use crate::{
-    account, actions, audit, auth, contacts, deals, health, notifications, offices, openapi, organizations, users,
+    account, actions, audit, auth, contacts, deals, health, interactions, notifications, offices, openapi, organizations, users,
 };
 
 /// Everything a running service needs, built once at start-up.
@@ -115,6 +115,16 @@ fn routes() -> UtoipaApp<
                 .service(actions::routes::patch_action)
                 .service(actions::routes::complete_action)
                 .service(actions::routes::delete_action)
+                .service(interactions::routes::list_notes)
+                .service(interactions::routes::create_note)
+                .service(interactions::routes::get_note)
+                .service(interactions::routes::patch_note)
+                .service(interactions::routes::delete_note)
+                .service(interactions::routes::list_calls)
+                .service(interactions::routes::create_call)
+                .service(interactions::routes::get_call)
+                .service(interactions::routes::patch_call)
+                .service(interactions::routes::delete_call)
                 .service(audit::routes::activity)
                 .service(notifications::routes::list_notifications)
                 .service(notifications::routes::read_notification)

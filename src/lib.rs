@@ -13,6 +13,7 @@ pub mod deals;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod interactions;
 pub mod notifications;
 pub mod offices;
 pub mod openapi;

@@ -105,6 +105,7 @@ pub fn run(conn: &mut DbConnection, args: &SeedArgs) -> Result<Seeded, String> {
                 contact_statuses: encode_list(&settings.contact_statuses),
                 lead_sources: encode_list(&settings.lead_sources),
                 deal_stages: encode_list(&settings.deal_stages),
+                call_results: encode_list(&settings.call_results),
                 version: 1,
                 created_at: base,
                 updated_at: base,

@@ -22,6 +22,7 @@ pub struct AccountRow {
     pub version: i64,
     pub created_at: chrono::NaiveDateTime,
     pub updated_at: chrono::NaiveDateTime,
+    pub call_results: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -31,6 +32,8 @@ pub struct AccountSettings {
     pub contact_statuses: Vec<String>,
     pub lead_sources: Vec<String>,
     pub deal_stages: Vec<String>,
+    /// What a call's `result` may be (SPEC §8).
+    pub call_results: Vec<String>,
 }
 
 impl Default for AccountSettings {
@@ -41,6 +44,7 @@ impl Default for AccountSettings {
             contact_statuses: list(&["lead", "prospect", "customer", "inactive"]),
             lead_sources: list(&["website", "referral", "event", "cold_call", "other"]),
             deal_stages: list(&["qualification", "proposal", "negotiation", "closed"]),
+            call_results: list(&["connected", "left_voicemail", "no_answer", "busy", "wrong_number"]),
         }
     }
 }
@@ -68,6 +72,7 @@ impl AccountRow {
             contact_statuses: parse_list(&self.contact_statuses),
             lead_sources: parse_list(&self.lead_sources),
             deal_stages: parse_list(&self.deal_stages),
+            call_results: parse_list(&self.call_results),
         }
     }
 
@@ -123,6 +128,11 @@ pub struct SettingsPatch {
     #[schema(value_type = Option<Vec<crate::http::Label>>, min_items = 1, max_items = 100)]
     #[validate(custom(function = "validate_choices"))]
     pub deal_stages: Option<Vec<String>>,
+    /// Removing a result leaves existing calls with it as they are; new and changed calls
+    /// must use a current one.
+    #[schema(value_type = Option<Vec<crate::http::Label>>, min_items = 1, max_items = 100)]
+    #[validate(custom(function = "validate_choices"))]
+    pub call_results: Option<Vec<String>>,
 }
 
 /// Body of `PATCH /v1/account`.

@@ -94,6 +94,9 @@ pub async fn patch_account(
                 if let Some(v) = &s.deal_stages {
                     next.deal_stages = encode_list(v);
                 }
+                if let Some(v) = &s.call_results {
+                    next.call_results = encode_list(v);
+                }
             }
             next.version += 1;
             next.updated_at = now();
@@ -106,6 +109,7 @@ pub async fn patch_account(
                 accounts::contact_statuses.eq(&next.contact_statuses),
                 accounts::lead_sources.eq(&next.lead_sources),
                 accounts::deal_stages.eq(&next.deal_stages),
+                accounts::call_results.eq(&next.call_results),
                 accounts::version.eq(next.version),
                 accounts::updated_at.eq(next.updated_at),
             ))

@@ -18,7 +18,7 @@ use crate::http::{new_id, now, utc};
 /// Entity types whose entries are about a contact: their visibility is the contact's
 /// (`ContactScope::audit_visible`), and without a known contact they are hidden from
 /// non-managers.
-pub const CONTACT_ENTITIES: &[&str] = &["contact", "deal", "action"];
+pub const CONTACT_ENTITIES: &[&str] = &["contact", "deal", "action", "note", "call"];
 
 /// Fields that change on every write and say nothing about what the caller changed.
 const IGNORED: &[&str] = &["updated_at", "version", "access"];

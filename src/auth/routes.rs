@@ -104,6 +104,7 @@ pub async fn signup(state: web::Data<AppState>, body: ValidJson<SignupIn>) -> Re
             contact_statuses: encode_list(&defaults.contact_statuses),
             lead_sources: encode_list(&defaults.lead_sources),
             deal_stages: encode_list(&defaults.deal_stages),
+            call_results: encode_list(&defaults.call_results),
             version: 1,
             created_at: at,
             updated_at: at,

@@ -199,6 +199,7 @@ pub async fn delete_contact(
     let id = id.into_inner().to_string();
     db::write(&state.pool, move |conn| {
         queries::delete(conn, &actor, &ContactScope::of(&actor), &id, |conn, contact_id| {
+            crate::interactions::queries::delete_for_contact(conn, &actor, contact_id)?;
             crate::deals::queries::delete_for_contact(conn, &actor, contact_id)?;
             crate::actions::queries::delete_for_contact(conn, &actor, contact_id)
         })

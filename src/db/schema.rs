@@ -10,6 +10,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        call_results -> Text,
     }
 }
 
@@ -201,6 +202,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    interactions (id) {
+        id -> Text,
+        account_id -> Text,
+        kind -> Text,
+        contact_id -> Text,
+        deal_id -> Nullable<Text>,
+        author_id -> Nullable<Text>,
+        body -> Text,
+        direction -> Nullable<Text>,
+        result -> Nullable<Text>,
+        duration_seconds -> Nullable<BigInt>,
+        occurred_at -> Timestamp,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    interaction_mentions (interaction_id, user_id) {
+        interaction_id -> Text,
+        user_id -> Text,
+        account_id -> Text,
+    }
+}
+
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(deal_items -> deals (deal_id));
 diesel::joinable!(contact_tags -> contacts (contact_id));
@@ -223,4 +251,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     deals,
     deal_items,
     actions,
+    interactions,
+    interaction_mentions,
 );

@@ -233,6 +233,7 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<(), Ap
         return Err(AppError::forbidden("Deleting a deal needs delete_deals and edit access to its contact."));
     }
     let before = view(conn, &row, level)?;
+    crate::interactions::queries::unlink_deal(conn, actor, &row.id)?;
     let n = diesel::delete(
         deals::table
             .filter(deals::id.eq(&row.id))

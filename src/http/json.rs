@@ -136,6 +136,11 @@ pub mod integral {
     pub fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         Option::<serde_json::Number>::deserialize(d)?.map(to_i64).transpose()
     }
+
+    /// A nullable integer of a PATCH body (`http::double_option`'s three cases).
+    pub fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+        option(d).map(Some)
+    }
 }
 
 /// What every endpoint that reads a JSON body may answer about the body itself (listed in

@@ -11,9 +11,10 @@ use crate::error::AppError;
 use crate::http::{now, PageKeys, PageRows};
 
 /// The actor's notifications that it may read: its own, and of those about a contact only
-/// while it sees that contact.
+/// while it sees that contact at `view` or above, the level at which a mention may be made
+/// (SPEC §8) and the note or call it names can be opened.
 fn mine(actor: &Actor) -> n::BoxedQuery<'static, MultiBackend> {
-    let visible = ContactScope::of(actor).contact_in(n::contact_id, Level::Limited);
+    let visible = ContactScope::of(actor).contact_in(n::contact_id, Level::View);
     n::table
         .filter(n::account_id.eq(actor.account_id().to_owned()))
         .filter(n::user_id.eq(actor.user_id().to_owned()))

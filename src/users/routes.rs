@@ -426,6 +426,7 @@ pub async fn delete_user(
         contact_queries::move_linked(conn, &actor, ContactLink::Owner, &target.id, to)?;
         deal_queries::move_linked(conn, &actor, DealLink::Owner, &target.id, to)?;
         crate::actions::queries::move_assigned(conn, &actor, &target.id, to)?;
+        crate::interactions::queries::forget_user(conn, &actor, &target.id)?;
         let ctx = AuditCtx::from(&actor);
         memberships::remove_all(conn, &ctx, memberships::MembersOf::User(&target.id))?;
         let n = diesel::delete(

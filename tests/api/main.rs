@@ -13,6 +13,7 @@ mod contacts;
 mod derived;
 mod errors;
 mod hostile;
+mod notes_calls;
 mod offices;
 mod openapi;
 mod replicas;
