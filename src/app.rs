@@ -15,7 +15,8 @@ use crate::db::{self, DbUrl, PoolOptions};
 use crate::error::AppError;
 use crate::state::{AppState, LoginLimiter};
 use crate::{
-    account, actions, audit, auth, contacts, deals, health, interactions, notifications, offices, openapi, organizations, users,
+    account, actions, audit, auth, contacts, deals, health, interactions, notifications, offices, openapi,
+    organizations, users,
 };
 
 /// Everything a running service needs, built once at start-up.
@@ -92,6 +93,7 @@ fn routes() -> UtoipaApp<
                 .service(contacts::routes::patch_contact)
                 .service(contacts::routes::delete_contact)
                 .service(contacts::routes::contact_history)
+                .service(contacts::timeline::contact_timeline)
                 .service(contacts::routes::contact_access)
                 .service(contacts::routes::contact_vcard)
                 .service(organizations::routes::list_organizations)

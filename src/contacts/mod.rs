@@ -6,3 +6,4 @@ pub mod list;
 pub mod model;
 pub mod queries;
 pub mod routes;
+pub mod timeline;

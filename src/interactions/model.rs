@@ -143,8 +143,11 @@ pub enum InteractionView {
 impl InteractionView {
     pub fn of(row: &InteractionRow, mentions: Vec<String>) -> Self {
         if row.kind == "call" {
-            let direction =
-                if row.direction.as_deref() == Some("inbound") { CallDirection::Inbound } else { CallDirection::Outbound };
+            let direction = if row.direction.as_deref() == Some("inbound") {
+                CallDirection::Inbound
+            } else {
+                CallDirection::Outbound
+            };
             return InteractionView::Call(CallView {
                 id: row.id.clone(),
                 contact_id: row.contact_id.clone(),

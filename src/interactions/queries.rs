@@ -152,7 +152,12 @@ fn check_result(conn: &mut DbConnection, actor: &Actor, result: &str) -> Result<
 
 /// Mention rows and notifications for users newly mentioned on `row` (the actor is not
 /// notified of its own mention).
-fn add_mentions(conn: &mut DbConnection, actor: &Actor, row: &InteractionRow, added: &[String]) -> Result<(), AppError> {
+fn add_mentions(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    row: &InteractionRow,
+    added: &[String],
+) -> Result<(), AppError> {
     if added.is_empty() {
         return Ok(());
     }
@@ -303,8 +308,7 @@ pub fn change(
         }
         next.version += 1;
         next.updated_at = now();
-        let may_change =
-            ix::author_id.eq(actor.user_id().to_owned()).or(scope.contact_in(ix::contact_id, Level::Edit));
+        let may_change = ix::author_id.eq(actor.user_id().to_owned()).or(scope.contact_in(ix::contact_id, Level::Edit));
         let n = diesel::update(
             ix::table
                 .filter(ix::id.eq(&before.id))

@@ -118,6 +118,8 @@ pub async fn create_note(
 }
 
 /// One note (404 unless the caller sees its contact at `view` or above).
+///
+/// Send the `ETag` back as `If-Match` on `PATCH /v1/notes/{id}`.
 #[utoipa::path(
     tag = "notes",
     params(("id" = Uuid, Path)),
@@ -129,7 +131,11 @@ pub async fn create_note(
     security(("bearer" = []))
 )]
 #[get("/notes/{id}")]
-pub async fn get_note(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, AppError> {
+pub async fn get_note(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
     get_one(state, caller, Kind::Note, id.into_inner()).await
 }
 
@@ -179,7 +185,11 @@ pub async fn patch_note(
     security(("bearer" = []))
 )]
 #[delete("/notes/{id}")]
-pub async fn delete_note(state: web::Data<AppState>, actor: Actor, id: web::Path<Uuid>) -> Result<HttpResponse, AppError> {
+pub async fn delete_note(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
     remove(state, actor, Kind::Note, id.into_inner()).await
 }
 
@@ -232,6 +242,8 @@ pub async fn create_call(
 }
 
 /// One call (404 unless the caller sees its contact at `view` or above).
+///
+/// Send the `ETag` back as `If-Match` on `PATCH /v1/calls/{id}`.
 #[utoipa::path(
     tag = "calls",
     params(("id" = Uuid, Path)),
@@ -243,7 +255,11 @@ pub async fn create_call(
     security(("bearer" = []))
 )]
 #[get("/calls/{id}")]
-pub async fn get_call(state: web::Data<AppState>, caller: Caller, id: web::Path<Uuid>) -> Result<HttpResponse, AppError> {
+pub async fn get_call(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
     get_one(state, caller, Kind::Call, id.into_inner()).await
 }
 
@@ -279,6 +295,8 @@ pub async fn patch_call(
 }
 
 /// Deletes a call (its author, or owner/admin).
+///
+/// Answers 204. `edit` on the contact is not enough to delete someone else's call (403).
 #[utoipa::path(
     tag = "calls",
     params(("id" = Uuid, Path)),
@@ -291,6 +309,10 @@ pub async fn patch_call(
     security(("bearer" = []))
 )]
 #[delete("/calls/{id}")]
-pub async fn delete_call(state: web::Data<AppState>, actor: Actor, id: web::Path<Uuid>) -> Result<HttpResponse, AppError> {
+pub async fn delete_call(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
     remove(state, actor, Kind::Call, id.into_inner()).await
 }

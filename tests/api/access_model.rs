@@ -50,6 +50,14 @@ struct ModelAction {
     assignee: String,
 }
 
+#[derive(Debug, Clone)]
+struct ModelNote {
+    id: String,
+    contact: usize,
+    /// `/v1/notes` or `/v1/calls`.
+    path: &'static str,
+}
+
 /// SPEC §2, as its text reads.
 fn model_level(user: &ModelUser, c: &ModelContact, default_rank: usize) -> usize {
     let owns = c.owner.as_deref() == Some(user.session.user_id.as_str());
@@ -89,6 +97,8 @@ struct World {
     orgs: Vec<String>,
     deals: Vec<ModelDeal>,
     actions: Vec<ModelAction>,
+    /// Notes and calls, all written by the owner.
+    notes: Vec<ModelNote>,
     default_rank: usize,
 }
 
@@ -216,8 +226,24 @@ async fn build(app: TestApp, rng: &mut StdRng, default_access: &str, contacts: u
         assert_eq!(r.status, 201, "{}", r.text());
         actions.push(ModelAction { id: r.json()["id"].as_str().unwrap().to_owned(), contact, assignee });
     }
+    let mut notes = Vec::new();
+    for i in 0..40 {
+        let contact = rng.random_range(0..made.len());
+        let path = if i % 2 == 0 { "/v1/notes" } else { "/v1/calls" };
+        let r = app.post(path).bearer(&owner.token).json(interaction_body(path, &made[contact].id)).send().await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        notes.push(ModelNote { id: r.json()["id"].as_str().unwrap().to_owned(), contact, path });
+    }
     let default_rank = LEVELS.iter().position(|l| *l == default_access).unwrap();
-    World { app, owner, users, contacts: made, orgs, deals, actions, default_rank }
+    World { app, owner, users, contacts: made, orgs, deals, actions, notes, default_rank }
+}
+
+fn interaction_body(path: &str, contact_id: &str) -> serde_json::Value {
+    if path == "/v1/notes" {
+        json!({"contact_id": contact_id, "body": "Note"})
+    } else {
+        json!({"contact_id": contact_id, "direction": "outbound", "result": "connected", "body": "Call"})
+    }
 }
 
 /// Compares every observable answer with the model; returns how many pairs it checked.
@@ -332,6 +358,7 @@ async fn check_world(w: &World, rng: &mut StdRng, seed: u64, divergences: &mut V
             }
         }
         check_derived(w, user, &expected, &mut diverge).await;
+        check_interactions(w, user, &expected, &mut diverge).await;
         // Bulk: ok where editable, forbidden where visible below edit, not_found where hidden.
         let ids: Vec<&str> = w.contacts.iter().map(|c| c.id.as_str()).collect();
         let r = app
@@ -649,29 +676,200 @@ async fn check_derived(w: &World, user: &ModelUser, expected: &HashMap<&str, usi
     }
 }
 
+/// Notes, calls, mentions and the timeline follow the contact (SPEC §8): listed and read
+/// with view, changed by the author or with edit, created with view; a user may be
+/// mentioned exactly where the model gives them view; each timeline holds exactly the
+/// contact's known items the model lets the user see, changes only at manage. Every
+/// allowed write is one audit entry, refused ones none.
+async fn check_interactions(
+    w: &World,
+    user: &ModelUser,
+    expected: &HashMap<&str, usize>,
+    diverge: &mut impl FnMut(String),
+) {
+    let app = &w.app;
+    let token = &user.session.token;
+    let rank_of = |contact: usize| expected[w.contacts[contact].id.as_str()];
+    let is_author = user.role == "owner";
+    let audit_before = audit_total(w).await;
+    let mut landed = 0i64;
+    let unique = || uuid::Uuid::now_v7().simple().to_string();
+    let notes_listed = all_pages(app, token, "/v1/notes").await;
+    let calls_listed = all_pages(app, token, "/v1/calls").await;
+    for n in &w.notes {
+        let rank = rank_of(n.contact);
+        let listed = if n.path == "/v1/notes" { &notes_listed } else { &calls_listed };
+        if listed.contains_key(&n.id) != (rank >= 2) {
+            diverge(format!("{} list: {} on {:?} (contact level {})", n.path, user.role, n, LEVELS[rank]));
+        }
+        let get = app.get(&format!("{}/{}", n.path, n.id)).bearer(token).send().await.status;
+        let patch = app
+            .patch(&format!("{}/{}", n.path, n.id))
+            .bearer(token)
+            .json(json!({"body": format!("Edited {}", unique())}))
+            .send()
+            .await
+            .status;
+        let want = match rank {
+            0 | 1 => (404, 404),
+            2 if !is_author => (200, 403),
+            _ => (200, 200),
+        };
+        if (get, patch) != want {
+            diverge(format!(
+                "{} GET/PATCH: {} level {}: {:?} want {want:?}",
+                n.path,
+                user.role,
+                LEVELS[rank],
+                (get, patch)
+            ));
+        }
+        if patch == 200 {
+            landed += 1;
+        }
+        // The user's own: created with view, then changed and deleted as its author.
+        let r = app.post(n.path).bearer(token).json(interaction_body(n.path, &w.contacts[n.contact].id)).send().await;
+        let want_create = match rank {
+            0 => 422,
+            1 => 403,
+            _ => 201,
+        };
+        if r.status != want_create {
+            diverge(format!("{} POST: {} level {}: {} want {want_create}", n.path, user.role, LEVELS[rank], r.status));
+        }
+        if let Some(own) = r.header("location").filter(|_| r.status == 201) {
+            let patch = app.patch(&own).bearer(token).json(json!({"body": "Mine, edited"})).send().await.status;
+            let delete = app.delete(&own).bearer(token).send().await.status;
+            if (patch, delete) != (200, 204) {
+                diverge(format!(
+                    "own {} PATCH/DELETE: {} level {}: {:?}",
+                    n.path,
+                    user.role,
+                    LEVELS[rank],
+                    (patch, delete)
+                ));
+            }
+            landed += 1 + i64::from(patch == 200) + i64::from(delete == 204);
+        }
+    }
+    // Mentions: the owner mentions this user on every contact.
+    let mut notified = 0;
+    for (i, c) in w.contacts.iter().enumerate() {
+        let r = app
+            .post("/v1/notes")
+            .bearer(&w.owner.token)
+            .json(json!({"contact_id": c.id, "body": "FYI", "mentions": [user.session.user_id]}))
+            .send()
+            .await;
+        let want = if rank_of(i) >= 2 { 201 } else { 422 };
+        if r.status != want {
+            diverge(format!("mention: {} level {}: {} want {want}", user.role, LEVELS[rank_of(i)], r.status));
+        }
+        if r.status == 201 {
+            landed += 1;
+            if !is_author {
+                notified += 1;
+            }
+        }
+    }
+    let mentions = all_pages(app, token, "/v1/notifications").await.values().filter(|n| n["kind"] == "mention").count();
+    if mentions != notified {
+        diverge(format!("mention notifications: {}: {mentions}, model {notified}", user.role));
+    }
+    // Timelines: exactly the contact's known items at view and above, changes at manage.
+    let known: HashMap<&str, usize> = w
+        .notes
+        .iter()
+        .map(|n| (n.id.as_str(), n.contact))
+        .chain(w.deals.iter().map(|d| (d.id.as_str(), d.contact)))
+        .chain(w.actions.iter().map(|a| (a.id.as_str(), a.contact)))
+        .collect();
+    for (i, c) in w.contacts.iter().enumerate() {
+        let rank = rank_of(i);
+        let mut items: Vec<serde_json::Value> = Vec::new();
+        let mut cursor = String::new();
+        let status = loop {
+            let r = app.get(&format!("/v1/contacts/{}/timeline?limit=100{cursor}", c.id)).bearer(token).send().await;
+            if r.status != 200 {
+                break r.status;
+            }
+            let page = r.json();
+            items.extend(page["data"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => break 200,
+            }
+        };
+        let want = match rank {
+            0 => 404,
+            1 => 403,
+            _ => 200,
+        };
+        if status != want {
+            diverge(format!("timeline: {} level {}: {status} want {want}", user.role, LEVELS[rank]));
+            continue;
+        }
+        let got: BTreeSet<&str> =
+            items.iter().filter_map(|e| e["item"]["id"].as_str()).filter(|id| known.contains_key(id)).collect();
+        let want_items: BTreeSet<&str> = known.iter().filter(|(_, k)| **k == i).map(|(id, _)| *id).collect();
+        let foreign = items.iter().any(|e| {
+            let about = if e["type"] == "change" { &e["item"]["entity_id"] } else { &e["item"]["contact_id"] };
+            about != &json!(c.id)
+        });
+        let changes = items.iter().any(|e| e["type"] == "change");
+        if rank >= 2 && (got != want_items || foreign || changes != (rank == 4)) {
+            diverge(format!(
+                "timeline: {} level {}: {} of {} known items, foreign {foreign}, changes {changes}",
+                user.role,
+                LEVELS[rank],
+                got.len(),
+                want_items.len()
+            ));
+        }
+    }
+    let audit_after = audit_total(w).await;
+    if audit_after - audit_before != landed {
+        diverge(format!(
+            "note/call writes of {}: {} audit entries for {landed} writes",
+            user.role,
+            audit_after - audit_before
+        ));
+    }
+}
+
 /// Deals and actions deleted in random order, every user trying each: a deal by owner/admin
 /// or with `delete_deals` and edit, an action with edit. A refused delete changes nothing.
 async fn check_derived_deletes(w: &World, rng: &mut StdRng, seed: u64, divergences: &mut Vec<String>) {
     let audit_before = audit_total(w).await;
     let mut deleted = 0;
-    let targets: Vec<(bool, usize)> =
-        (0..w.deals.len()).map(|i| (true, i)).chain((0..w.actions.len()).map(|i| (false, i))).collect();
-    let mut attempts: Vec<(usize, (bool, usize))> =
+    // (0 deal | 1 action | 2 note or call, index)
+    let targets: Vec<(u8, usize)> = (0..w.deals.len())
+        .map(|i| (0, i))
+        .chain((0..w.actions.len()).map(|i| (1, i)))
+        .chain((0..w.notes.len()).map(|i| (2, i)))
+        .collect();
+    let mut attempts: Vec<(usize, (u8, usize))> =
         (0..w.users.len()).flat_map(|u| targets.iter().map(move |t| (u, *t))).collect();
     attempts.shuffle(rng);
     attempts.sort_by_key(|(u, _)| matches!(w.users[*u].role, "owner" | "admin"));
-    let mut gone: BTreeSet<(bool, usize)> = BTreeSet::new();
-    for (u, (is_deal, i)) in attempts {
+    let mut gone: BTreeSet<(u8, usize)> = BTreeSet::new();
+    for (u, (kind, i)) in attempts {
         let user = &w.users[u];
-        let (path, contact) = if is_deal {
-            (format!("/v1/deals/{}", w.deals[i].id), w.deals[i].contact)
-        } else {
-            (format!("/v1/actions/{}", w.actions[i].id), w.actions[i].contact)
+        let (path, contact) = match kind {
+            0 => (format!("/v1/deals/{}", w.deals[i].id), w.deals[i].contact),
+            1 => (format!("/v1/actions/{}", w.actions[i].id), w.actions[i].contact),
+            _ => (format!("{}/{}", w.notes[i].path, w.notes[i].id), w.notes[i].contact),
         };
         let rank = model_level(user, &w.contacts[contact], w.default_rank);
         let manager = matches!(user.role, "owner" | "admin");
-        let allowed = if is_deal { manager || (has(user, "delete_deals") && rank >= 3) } else { rank >= 3 };
-        let want = match (gone.contains(&(is_deal, i)) || rank < 2, allowed) {
+        // A deal: owner/admin or delete_deals with edit; an action: edit; a note or call:
+        // its author (the owner here) or owner/admin.
+        let allowed = match kind {
+            0 => manager || (has(user, "delete_deals") && rank >= 3),
+            1 => rank >= 3,
+            _ => manager,
+        };
+        let want = match (gone.contains(&(kind, i)) || rank < 2, allowed) {
             (true, _) => 404,
             (false, true) => 204,
             (false, false) => 403,
@@ -684,7 +882,7 @@ async fn check_derived_deletes(w: &World, rng: &mut StdRng, seed: u64, divergenc
             ));
         }
         if r.status == 204 {
-            gone.insert((is_deal, i));
+            gone.insert((kind, i));
             deleted += 1;
         }
     }

@@ -112,19 +112,42 @@ async fn edit_access_changes_but_does_not_delete_others_notes(app: TestApp) {
     app.delete(&format!("/v1/notes/{id}")).bearer(&other.token).send().await.assert_problem(403);
     assert_eq!(app.delete(&format!("/v1/notes/{id}")).bearer(&author.token).send().await.status, 204);
     // At view, only the author changes it.
-    let r = app.patch("/v1/account").bearer(&owner.token).json(json!({"settings": {"default_contact_access": "view"}})).send().await;
+    let r = app
+        .patch("/v1/account")
+        .bearer(&owner.token)
+        .json(json!({"settings": {"default_contact_access": "view"}}))
+        .send()
+        .await;
     assert_eq!(r.status, 200);
     let c = contact(&app, &owner, json!({"first_name": "Owned", "owner_id": owner.user_id})).await;
     let r = app.post("/v1/notes").bearer(&author.token).json(json!({"contact_id": c, "body": "At view"})).send().await;
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_owned();
-    assert_eq!(app.patch(&format!("/v1/notes/{id}")).bearer(&author.token).json(json!({"body": "B"})).send().await.status, 200);
-    app.patch(&format!("/v1/notes/{id}")).bearer(&other.token).json(json!({"body": "C"})).send().await.assert_problem(403);
+    assert_eq!(
+        app.patch(&format!("/v1/notes/{id}")).bearer(&author.token).json(json!({"body": "B"})).send().await.status,
+        200
+    );
+    app.patch(&format!("/v1/notes/{id}"))
+        .bearer(&other.token)
+        .json(json!({"body": "C"}))
+        .send()
+        .await
+        .assert_problem(403);
     // At limited, nothing: not listed, not creatable (403).
-    app.patch("/v1/account").bearer(&owner.token).json(json!({"settings": {"default_contact_access": "limited"}})).send().await;
+    app.patch("/v1/account")
+        .bearer(&owner.token)
+        .json(json!({"settings": {"default_contact_access": "limited"}}))
+        .send()
+        .await;
     app.get(&format!("/v1/notes/{id}")).bearer(&author.token).send().await.assert_problem(404);
-    app.post("/v1/notes").bearer(&author.token).json(json!({"contact_id": c, "body": "x"})).send().await.assert_problem(403);
-    let listed = app.get(&format!("/v1/notes?contact_id={c}&with_total=true")).bearer(&author.token).send().await.json();
+    app.post("/v1/notes")
+        .bearer(&author.token)
+        .json(json!({"contact_id": c, "body": "x"}))
+        .send()
+        .await
+        .assert_problem(403);
+    let listed =
+        app.get(&format!("/v1/notes?contact_id={c}&with_total=true")).bearer(&author.token).send().await.json();
     assert_eq!(listed["total"], 0);
 }
 
@@ -141,12 +164,8 @@ async fn calls_validate_results_and_follow_deals(app: TestApp) {
         .send()
         .await;
     assert!(r.assert_problem(422)["errors"]["result"].is_array());
-    let r = app
-        .post("/v1/calls")
-        .bearer(&owner.token)
-        .json(json!({"contact_id": c, "direction": "sideways"}))
-        .send()
-        .await;
+    let r =
+        app.post("/v1/calls").bearer(&owner.token).json(json!({"contact_id": c, "direction": "sideways"})).send().await;
     r.assert_problem(422);
     let deal = app
         .post("/v1/deals")
@@ -186,7 +205,12 @@ async fn calls_validate_results_and_follow_deals(app: TestApp) {
     assert_eq!((r.status, r.json()["result"].clone()), (200, json!("busy")));
     let r = app.patch(&format!("/v1/calls/{id}")).bearer(&owner.token).json(json!({"result": "busy"})).send().await;
     assert_eq!(r.status, 200, "unchanged is not a change");
-    app.patch(&format!("/v1/calls/{id}")).bearer(&owner.token).json(json!({"result": "voicemail"})).send().await.assert_problem(422);
+    app.patch(&format!("/v1/calls/{id}"))
+        .bearer(&owner.token)
+        .json(json!({"result": "voicemail"}))
+        .send()
+        .await
+        .assert_problem(422);
     let r = app
         .patch(&format!("/v1/calls/{id}"))
         .bearer(&owner.token)
@@ -195,8 +219,12 @@ async fn calls_validate_results_and_follow_deals(app: TestApp) {
         .await;
     assert_eq!((r.json()["result"].clone(), r.json()["duration_seconds"].clone()), (Value::Null, Value::Null));
     // Deleting the deal unlinks the call (a new version, audited); the call stays.
-    let version = app.get(&format!("/v1/calls/{id}")).bearer(&owner.token).send().await.json()["version"].as_i64().unwrap();
-    assert_eq!(app.delete(&format!("/v1/deals/{}", deal["id"].as_str().unwrap())).bearer(&owner.token).send().await.status, 204);
+    let version =
+        app.get(&format!("/v1/calls/{id}")).bearer(&owner.token).send().await.json()["version"].as_i64().unwrap();
+    assert_eq!(
+        app.delete(&format!("/v1/deals/{}", deal["id"].as_str().unwrap())).bearer(&owner.token).send().await.status,
+        204
+    );
     let after = app.get(&format!("/v1/calls/{id}")).bearer(&owner.token).send().await.json();
     assert_eq!((after["deal_id"].clone(), after["version"].as_i64().unwrap()), (Value::Null, version + 1));
     // Notes are not calls: the ids do not cross.
@@ -226,7 +254,92 @@ async fn deleting_an_author_keeps_their_notes(app: TestApp) {
     assert_eq!((note["author_id"].clone(), note["mentions"].clone()), (Value::Null, json!([])));
 }
 
+async fn timeline_pages(app: &TestApp, token: &str, contact: &str, limit: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let r = app.get(&format!("/v1/contacts/{contact}/timeline?limit={limit}{cursor}")).bearer(token).send().await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let page = r.json();
+        let data = page["data"].as_array().unwrap();
+        assert!(data.len() <= limit);
+        out.extend(data.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return out,
+        }
+    }
+}
+
+async fn timeline_merges_every_type_newest_first(app: TestApp) {
+    let owner = app.signup().await;
+    let seller = app.user(&owner, "user", &[]).await;
+    let c = contact(&app, &owner, json!({"first_name": "Busy", "owner_id": seller.user_id})).await;
+    let post = |path: &'static str, body: Value| {
+        let (app, token) = (&app, owner.token.clone());
+        async move {
+            let r = app.post(path).bearer(&token).json(body).send().await;
+            assert_eq!(r.status, 201, "{}", r.text());
+            r.json()["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(post("/v1/notes", json!({"contact_id": c, "body": format!("n{i}")})).await);
+        ids.push(post("/v1/actions", json!({"contact_id": c, "text": format!("a{i}")})).await);
+        ids.push(post("/v1/deals", json!({"contact_id": c, "name": "D", "amount": 1, "currency": "EUR"})).await);
+        let r = app
+            .patch(&format!("/v1/contacts/{c}"))
+            .bearer(&owner.token)
+            .json(json!({"job_title": format!("t{i}")}))
+            .send()
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    // A call logged now about last week sorts by its called_at, at the end.
+    let old_call =
+        post("/v1/calls", json!({"contact_id": c, "direction": "inbound", "called_at": "2020-01-01T00:00:00Z"})).await;
+    // Another contact's items never show.
+    let other = contact(&app, &owner, json!({"first_name": "Quiet"})).await;
+    post("/v1/notes", json!({"contact_id": other, "body": "elsewhere"})).await;
+
+    let all = timeline_pages(&app, &owner.token, &c, 200).await;
+    let paged = timeline_pages(&app, &owner.token, &c, 2).await;
+    assert_eq!(all, paged, "pages of 2 add up to the whole timeline");
+    let ats: Vec<&str> = all.iter().map(|e| e["at"].as_str().unwrap()).collect();
+    let mut sorted = ats.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(ats, sorted, "newest first");
+    let types = |entries: &[Value], t: &str| entries.iter().filter(|e| e["type"] == t).count();
+    // The manager sees the contact's changes: its creation and three updates.
+    assert_eq!(
+        (types(&all, "note"), types(&all, "action"), types(&all, "deal"), types(&all, "call"), types(&all, "change")),
+        (3, 3, 3, 1, 4)
+    );
+    assert_eq!(all.last().unwrap()["item"]["id"], json!(old_call));
+    for id in &ids {
+        assert!(all.iter().any(|e| e["item"]["id"] == json!(id)), "{id} on the timeline");
+    }
+    // The owning seller is at edit: everything but the changes.
+    let seen = timeline_pages(&app, &seller.token, &c, 3).await;
+    assert_eq!((seen.len(), types(&seen, "change")), (all.len() - 4, 0));
+    // Limited: 403; hidden: 404; a bad cursor: 400.
+    let r = app
+        .patch("/v1/account")
+        .bearer(&owner.token)
+        .json(json!({"settings": {"default_contact_access": "limited"}}))
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
+    let colleague = app.user(&owner, "user", &[]).await;
+    app.get(&format!("/v1/contacts/{c}/timeline")).bearer(&colleague.token).send().await.assert_problem(403);
+    let focused = app.user(&owner, "focused", &[]).await;
+    app.get(&format!("/v1/contacts/{c}/timeline")).bearer(&focused.token).send().await.assert_problem(404);
+    app.get(&format!("/v1/contacts/{c}/timeline?cursor=bm9wZQ")).bearer(&owner.token).send().await.assert_problem(400);
+}
+
 crate::both_backends!(
+    timeline_merges_every_type_newest_first,
     note_lifecycle_and_mentions,
     edit_access_changes_but_does_not_delete_others_notes,
     calls_validate_results_and_follow_deals,

@@ -42,4 +42,4 @@ ALTER TABLE accounts ADD COLUMN call_results TEXT NOT NULL
 -- The timeline pages each item type newest first within one contact.
 CREATE INDEX actions_timeline_idx ON actions (contact_id, created_at, id);
 CREATE INDEX deals_timeline_idx ON deals (contact_id, created_at, id);
-CREATE INDEX audit_log_timeline_idx ON audit_log (contact_id, created_at, id);
+CREATE INDEX audit_log_timeline_idx ON audit_log (contact_id, entity_type, created_at, id);
