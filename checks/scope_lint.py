@@ -21,7 +21,7 @@ import sys
 
 PROTECTED = {
     "contacts", "contact_tags", "deals", "deal_items", "actions", "audit_log", "notifications",
-    "office_memberships", "organizations", "interactions", "interaction_mentions",
+    "office_memberships", "organizations", "interactions", "interaction_mentions", "custom_values",
 }
 
 # Files besides access/, db/ and */queries.rs that may name protected tables, and which.

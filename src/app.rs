@@ -15,8 +15,8 @@ use crate::db::{self, DbUrl, PoolOptions};
 use crate::error::AppError;
 use crate::state::{AppState, LoginLimiter};
 use crate::{
-    account, actions, audit, auth, contacts, deals, health, interactions, notifications, offices, openapi,
-    organizations, users,
+    account, actions, audit, auth, contacts, custom_fields, deals, health, interactions, notifications, offices,
+    openapi, organizations, users,
 };
 
 /// Everything a running service needs, built once at start-up.
@@ -127,6 +127,11 @@ fn routes() -> UtoipaApp<
                 .service(interactions::routes::get_call)
                 .service(interactions::routes::patch_call)
                 .service(interactions::routes::delete_call)
+                .service(custom_fields::routes::list_custom_fields)
+                .service(custom_fields::routes::create_custom_field)
+                .service(custom_fields::routes::get_custom_field)
+                .service(custom_fields::routes::patch_custom_field)
+                .service(custom_fields::routes::delete_custom_field)
                 .service(audit::routes::activity)
                 .service(notifications::routes::list_notifications)
                 .service(notifications::routes::read_notification)

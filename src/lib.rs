@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod contacts;
+pub mod custom_fields;
 pub mod db;
 pub mod deals;
 pub mod error;

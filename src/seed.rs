@@ -201,6 +201,7 @@ pub fn run(conn: &mut DbConnection, args: &SeedArgs) -> Result<Seeded, String> {
                 version: 1,
                 created_at: base,
                 updated_at: base,
+                custom_fields: "{}".into(),
             })
             .collect();
         insert_batch!(conn, organizations::table, &org_rows)?;
@@ -247,6 +248,7 @@ pub fn run(conn: &mut DbConnection, args: &SeedArgs) -> Result<Seeded, String> {
                     created_at: at,
                     updated_at: at,
                     tags: "[]".into(),
+                    custom_fields: "{}".into(),
                 };
                 row.search_text = row.compute_search_text();
                 if rng.random_bool(0.2) {
@@ -281,6 +283,7 @@ pub fn run(conn: &mut DbConnection, args: &SeedArgs) -> Result<Seeded, String> {
                     version: 1,
                     created_at: c.created_at,
                     updated_at: c.created_at,
+                    custom_fields: "{}".into(),
                 })
                 .collect();
             deal_count += deal_rows.len();

@@ -23,11 +23,13 @@ pub enum ContactBulkOp {
     SetStatus,
     SetOwner,
     SetOffice,
+    SetCustomFields,
 }
 
 /// `value`: a list of tags for `add_tags`/`remove_tags`; a status (or `null`) for
 /// `set_status` (privilege `bulk_update_status`); a user id (or `null`) for `set_owner`
-/// (privilege `bulk_update_owner`); an office id (or `null`) for `set_office`.
+/// (privilege `bulk_update_owner`); an office id (or `null`) for `set_office`; an object of
+/// custom field values (`null` clears one) for `set_custom_fields`, checked as on PATCH.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactBulk {
@@ -78,6 +80,9 @@ fn parse_change(actor: &Actor, op: ContactBulkOp, value: &serde_json::Value) -> 
                 return Err(AppError::forbidden("set_owner needs the bulk_update_owner privilege."));
             }
             Change::Patch(Box::new(ContactPatch { owner_id: Some(as_value(value)?), ..Default::default() }))
+        }
+        ContactBulkOp::SetCustomFields => {
+            Change::Patch(Box::new(ContactPatch { custom_fields: Some(as_value(value)?), ..Default::default() }))
         }
         ContactBulkOp::SetOffice => {
             Change::Patch(Box::new(ContactPatch { office_id: Some(as_value(value)?), ..Default::default() }))

@@ -13,6 +13,8 @@ use super::list::{self, ContactFilter};
 use super::model::{ContactRow, NewContact};
 use super::queries;
 use crate::access::{Actor, ContactScope, Level, Privilege};
+use crate::custom_fields::model::{Entity, Field, FieldType};
+use crate::custom_fields::queries as custom;
 use crate::db::{self, DbConnection};
 use crate::error::{AppError, FieldErrors};
 use crate::refs::RefCache;
@@ -77,8 +79,28 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
+/// A `cf.<key>` cell as the JSON value the body would carry (`None` when empty); the
+/// value is then checked like one from a body.
+fn custom_cell(field: &Field, value: &str) -> Result<Option<serde_json::Value>, String> {
+    use serde_json::Value;
+    if value.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(match field.kind {
+        FieldType::Number => {
+            let n: f64 = value.parse().map_err(|_| "must be a number".to_owned())?;
+            serde_json::Number::from_f64(n).map(Value::Number).ok_or_else(|| "must be a finite number".to_owned())?
+        }
+        FieldType::Boolean => Value::Bool(parse_bool(value).ok_or_else(|| "must be true or false".to_owned())?),
+        FieldType::MultiSelect => Value::Array(
+            value.split(';').map(str::trim).filter(|t| !t.is_empty()).map(|t| Value::String(t.to_owned())).collect(),
+        ),
+        _ => Value::String(value.to_owned()),
+    }))
+}
+
 /// A CSV record as a `NewContact`, with per-field errors for what does not parse.
-fn to_input(columns: &[String], record: &csv::StringRecord) -> Result<NewContact, FieldErrors> {
+fn to_input(columns: &[String], fields: &[Field], record: &csv::StringRecord) -> Result<NewContact, FieldErrors> {
     let mut errors = FieldErrors::new();
     let mut input = NewContact::default();
     for (name, raw) in columns.iter().zip(record.iter()) {
@@ -116,7 +138,20 @@ fn to_input(columns: &[String], record: &csv::StringRecord) -> Result<NewContact
                     errors.insert("private".into(), vec!["must be true or false".into()]);
                 }
             },
-            _ => {}
+            other => {
+                let field = other.strip_prefix("cf.").and_then(|k| fields.iter().find(|f| f.key == k));
+                if let Some(field) = field {
+                    match custom_cell(field, value) {
+                        Ok(Some(v)) => {
+                            input.custom_fields.insert(field.key.clone(), v);
+                        }
+                        Ok(None) => {}
+                        Err(message) => {
+                            errors.insert(name.clone(), vec![message]);
+                        }
+                    }
+                }
+            }
         }
     }
     input.tags.sort();
@@ -133,13 +168,17 @@ fn to_input(columns: &[String], record: &csv::StringRecord) -> Result<NewContact
     }
 }
 
-fn header_columns(headers: &csv::StringRecord) -> Result<Vec<String>, AppError> {
+fn header_columns(headers: &csv::StringRecord, fields: &[Field]) -> Result<Vec<String>, AppError> {
     let columns: Vec<String> = headers.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_lowercase()).collect();
     let mut errors = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for c in &columns {
-        if !COLUMNS.contains(&c.as_str()) {
-            errors.push(format!("unknown column `{c}`; known: {}", COLUMNS.join(", ")));
+        let custom = c.strip_prefix("cf.").is_some_and(|k| fields.iter().any(|f| f.key == k));
+        if !COLUMNS.contains(&c.as_str()) && !custom {
+            errors.push(format!(
+                "unknown column `{c}`; known: {}, and cf.<key> for the account's contact fields",
+                COLUMNS.join(", ")
+            ));
         } else if !seen.insert(c.clone()) {
             errors.push(format!("column `{c}` appears twice"));
         }
@@ -165,6 +204,7 @@ fn reader(body: &[u8]) -> csv::Reader<&[u8]> {
 fn rows<'a>(
     body: &'a [u8],
     columns: &'a [String],
+    fields: &'a [Field],
 ) -> impl Iterator<Item = (u64, Result<NewContact, FieldErrors>)> + 'a {
     let mut reader = reader(body);
     let mut record = csv::StringRecord::new();
@@ -175,7 +215,7 @@ fn rows<'a>(
         }
         match reader.read_record(&mut record) {
             Ok(false) => None,
-            Ok(true) => Some((record.position().map(|p| p.line()).unwrap_or(0), to_input(columns, &record))),
+            Ok(true) => Some((record.position().map(|p| p.line()).unwrap_or(0), to_input(columns, fields, &record))),
             Err(e) => {
                 broken = !matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. });
                 let mut errors = FieldErrors::new();
@@ -209,7 +249,8 @@ const WRITE_BATCH: usize = 1_000;
 fn import(conn: &mut DbConnection, actor: &Actor, body: &[u8]) -> Result<ImportResult, AppError> {
     let headers =
         reader(body).headers().map_err(|e| AppError::BadRequest(format!("Cannot read the CSV header: {e}")))?.clone();
-    let columns = header_columns(&headers)?;
+    let fields = custom::definitions(conn, actor.account_id(), Entity::Contact)?;
+    let columns = header_columns(&headers, &fields)?;
     // Duplicates: an email that a contact the caller can see already has, or that an
     // earlier row of this file has. Contacts the caller cannot see are never revealed.
     let existing = queries::visible_emails(conn, &ContactScope::of(actor), &emails(body, &columns))?;
@@ -218,7 +259,7 @@ fn import(conn: &mut DbConnection, actor: &Actor, body: &[u8]) -> Result<ImportR
     let mut in_file: HashMap<String, u64> = HashMap::new();
     let mut result = ImportResult { created: 0, failed: Vec::new() };
     let mut ready = Vec::with_capacity(WRITE_BATCH);
-    for (line, input) in rows(body, &columns) {
+    for (line, input) in rows(body, &columns, &fields) {
         let input = match input {
             Ok(i) => i,
             Err(errors) => {
@@ -238,21 +279,31 @@ fn import(conn: &mut DbConnection, actor: &Actor, body: &[u8]) -> Result<ImportR
             }
             in_file.insert(email, line);
         }
-        match queries::prepare(conn, actor, input, &settings, &mut refs) {
+        match queries::prepare(conn, actor, input, &settings, &fields, &mut refs) {
             Ok(row) => ready.push(row),
-            Err(AppError::Validation(errors)) => result.failed.push(ImportFailure { row: line, errors }),
+            Err(AppError::Validation(errors)) => {
+                // Named after the file's column: `custom_fields.x` is the cell `cf.x`.
+                let errors = errors
+                    .into_iter()
+                    .map(|(k, v)| match k.strip_prefix("custom_fields.") {
+                        Some(key) => (format!("cf.{key}"), v),
+                        None => (k, v),
+                    })
+                    .collect();
+                result.failed.push(ImportFailure { row: line, errors })
+            }
             Err(AppError::Forbidden(m)) => {
                 result.failed.push(ImportFailure { row: line, errors: [("private".to_owned(), vec![m])].into() })
             }
             Err(e) => return Err(e),
         }
         if ready.len() == WRITE_BATCH {
-            queries::insert_all(conn, actor, &ready)?;
+            queries::insert_all(conn, actor, &fields, &ready)?;
             result.created += ready.len() as u64;
             ready.clear();
         }
     }
-    queries::insert_all(conn, actor, &ready)?;
+    queries::insert_all(conn, actor, &fields, &ready)?;
     result.created += ready.len() as u64;
     Ok(result)
 }
@@ -260,7 +311,9 @@ fn import(conn: &mut DbConnection, actor: &Actor, body: &[u8]) -> Result<ImportR
 /// Imports contacts from CSV (`Content-Type: text/csv`, header row first). Columns:
 /// `first_name` (required), `last_name, email, phone, job_title, organization_id, status,
 /// lead_source, tags` (separated by `;`), `owner_id` (empty: the caller), `office_id`,
-/// `private`. Valid rows are created, invalid ones reported with their line and errors;
+/// `private`, and `cf.<key>` for the account's contact custom fields (`multi_select`
+/// options separated by `;`, booleans `true/false/yes/no/1/0`; checked as in a body, a bad
+/// cell fails its row naming the column). Valid rows are created, invalid ones reported with their line and errors;
 /// a row whose email a contact you can see already has is reported as a duplicate. The
 /// whole import is one transaction.
 ///
@@ -318,15 +371,29 @@ const EXPORT_COLUMNS: &[&str] = &[
     "updated_at",
 ];
 
-fn csv_rows(rows: &[(ContactRow, Level)], header: bool) -> Result<Vec<u8>, AppError> {
+/// A stored value as its CSV cell (what an import of the cell reads back).
+fn custom_text(value: Option<&serde_json::Value>) -> String {
+    use serde_json::Value;
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(";"),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn csv_rows(rows: &[(ContactRow, Level)], fields: &[Field], header: bool) -> Result<Vec<u8>, AppError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let err = |e: csv::Error| AppError::Internal(format!("csv: {e}"));
     if header {
-        w.write_record(EXPORT_COLUMNS).map_err(err)?;
+        let custom = fields.iter().map(|f| format!("cf.{}", f.key));
+        let names: Vec<String> = EXPORT_COLUMNS.iter().map(|c| (*c).to_owned()).chain(custom).collect();
+        w.write_record(&names).map_err(err)?;
     }
     let ts = |t: chrono::NaiveDateTime| crate::http::utc(t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     for (r, _) in rows {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        let values = custom::parse_values(&r.custom_fields);
         let record = [
             r.id.clone(),
             r.first_name.clone(),
@@ -344,7 +411,9 @@ fn csv_rows(rows: &[(ContactRow, Level)], header: bool) -> Result<Vec<u8>, AppEr
             ts(r.created_at),
             ts(r.updated_at),
         ];
-        w.write_record(record.iter().map(|c| neutralise(c))).map_err(err)?;
+        let custom = fields.iter().map(|f| custom_text(values.get(&f.key)));
+        let cells: Vec<String> = record.into_iter().chain(custom).map(|c| neutralise(&c)).collect();
+        w.write_record(&cells).map_err(err)?;
     }
     w.into_inner().map_err(|e| AppError::Internal(format!("csv: {e}")))
 }
@@ -357,16 +426,18 @@ fn export_batch(
     scope: &ContactScope,
     filter: &ContactFilter,
     cursor: Option<&str>,
-    header: bool,
+    fields: &[Field],
     sealer: &crate::http::Sealer,
 ) -> Result<(Vec<u8>, Option<String>), AppError> {
     let (rows, next) = list::page(conn, scope, filter, Level::View, cursor, EXPORT_BATCH, sealer)?;
-    Ok((csv_rows(&rows, header)?, next))
+    Ok((csv_rows(&rows, fields, cursor.is_none())?, next))
 }
 
 /// CSV of every contact the caller sees at `view` or above (privilege `export`), with the
-/// list's filters; sorted by `created_at` unless `sort` says otherwise. Streamed in
-/// batches; cells that start like a spreadsheet formula are prefixed with `'`.
+/// list's filters (the `cf.` ones too); sorted by `created_at` unless `sort` says otherwise.
+/// Streamed in batches; cells that start like a spreadsheet formula are prefixed with `'`.
+/// After the fixed columns comes one `cf.<key>` column per contact custom field
+/// (`multi_select` options joined by `;`), the columns import reads back.
 ///
 /// Answers `text/csv` as the attachment `contacts.csv`, one header row then one row per contact
 /// with `tags` joined by `;`. Contacts the caller sees at `limited` are left out, like hidden
@@ -384,6 +455,7 @@ fn export_batch(
 )]
 #[get("/contacts/export")]
 pub async fn export_contacts(
+    req: HttpRequest,
     state: web::Data<AppState>,
     actor: Actor,
     filter: crate::http::Query<ContactFilter>,
@@ -392,20 +464,32 @@ pub async fn export_contacts(
         return Err(AppError::forbidden("Exporting contacts needs the export privilege."));
     }
     let mut filter = filter.into_inner();
+    let conditions = custom::parse_conditions(req.query_string())?;
+    filter.custom = {
+        let account = actor.account_id().to_owned();
+        db::run(&state.pool, move |conn| custom::resolve(conn, &account, Entity::Contact, &conditions)).await?
+    };
     filter.sort.get_or_insert_with(|| "created_at".into());
     let scope = ContactScope::of(&actor);
     // The first batch runs before the response starts, so its errors get a real status.
-    let (first, next) = {
+    // The columns are the definitions when the export starts, for every batch.
+    let (first, next, fields) = {
         let (scope, filter, sealer) = (scope.clone(), filter.clone(), state.sealer.clone());
-        db::run(&state.pool, move |conn| export_batch(conn, &scope, &filter, None, true, &sealer)).await?
+        db::run(&state.pool, move |conn| {
+            let fields = custom::definitions(conn, scope.account_id(), Entity::Contact)?;
+            let (bytes, next) = export_batch(conn, &scope, &filter, None, &fields, &sealer)?;
+            Ok((bytes, next, fields))
+        })
+        .await?
     };
     let (pool, sealer) = (state.pool.clone(), state.sealer.clone());
     let rest = futures_util::stream::unfold(next, move |cursor| {
         let (pool, scope, filter, sealer) = (pool.clone(), scope.clone(), filter.clone(), sealer.clone());
+        let fields = fields.clone();
         async move {
             let cursor = cursor?;
             let batch =
-                db::run(&pool, move |conn| export_batch(conn, &scope, &filter, Some(&cursor), false, &sealer)).await;
+                db::run(&pool, move |conn| export_batch(conn, &scope, &filter, Some(&cursor), &fields, &sealer)).await;
             Some(match batch {
                 Ok((bytes, next)) => (Ok(web::Bytes::from(bytes)), next),
                 Err(e) => (Err(actix_web::error::ErrorInternalServerError(e.to_string())), None),

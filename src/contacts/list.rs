@@ -36,6 +36,11 @@ pub struct ContactFilter {
     /// (default `-updated_at`). `last_name` sorts by byte order.
     #[param(pattern = "^-?(created_at|updated_at|last_name)$")]
     pub sort: Option<String>,
+    /// The `cf.<key>` parameters, resolved against the account's definitions by the
+    /// handler (they are not named fields of the query).
+    #[serde(skip)]
+    #[param(ignore)]
+    pub custom: Vec<crate::custom_fields::queries::Condition>,
 }
 
 impl ContactFilter {
@@ -152,7 +157,8 @@ pub fn filtered(scope: &ContactScope, filter: &ContactFilter, min: Level) -> Box
         || filter.tag.is_some()
         || filter.owner_id.is_some()
         || filter.office_id.is_some()
-        || filter.organization_id.is_some();
+        || filter.organization_id.is_some()
+        || !filter.custom.is_empty();
     let min = if reveals_more { min.max(Level::View) } else { min };
     let mut q = contacts::table.filter(scope.at_least(min)).into_boxed();
     if let Some(text) = filter.search() {
@@ -176,6 +182,9 @@ pub fn filtered(scope: &ContactScope, filter: &ContactFilter, min: Level) -> Box
     }
     if let Some(org) = filter.organization_id {
         q = q.filter(contacts::organization_id.eq(org.to_string()));
+    }
+    for condition in &filter.custom {
+        q = q.filter(crate::custom_fields::queries::matching(contacts::id, condition));
     }
     q
 }

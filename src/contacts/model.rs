@@ -33,6 +33,8 @@ pub struct ContactRow {
     /// The tags as a JSON array (sorted, distinct); `contact_tags` holds the same for the
     /// `tag` filter. Both are written in one transaction.
     pub tags: String,
+    /// The custom field values as a JSON object (`custom_values` indexes the same).
+    pub custom_fields: String,
 }
 
 impl ContactRow {
@@ -83,6 +85,9 @@ pub struct ContactView {
     pub owner_id: Option<String>,
     pub office_id: Option<String>,
     pub private: bool,
+    /// Custom field values by key (SPEC §9); only at `view` and above.
+    #[schema(value_type = Object)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
     /// The caller's access level on this contact.
     pub access: Level,
     #[serde(serialize_with = "crate::http::rfc3339")]
@@ -121,6 +126,9 @@ pub struct ContactGone {
 /// `limited`, only `id` and `access` after a write that left it hidden to the caller.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
+// Built and serialized once per contact of a page: boxing the full view would add an
+// allocation per row on the hottest path to save stack space nobody holds for long.
+#[allow(clippy::large_enum_variant)]
 pub enum ContactOut {
     Full(ContactView),
     Basic(ContactBasic),
@@ -184,6 +192,7 @@ impl ContactView {
             owner_id: row.owner_id,
             office_id: row.office_id,
             private: row.private,
+            custom_fields: crate::custom_fields::queries::parse_values(&row.custom_fields),
             access,
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
@@ -241,6 +250,10 @@ pub struct NewContact {
     pub office_id: Option<uuid::Uuid>,
     #[serde(default)]
     pub private: bool,
+    /// Values by key, checked against the account's contact fields (`null` leaves one unset).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Body of `PATCH /v1/contacts/{id}`: absent fields stay, `null` clears a nullable field.
@@ -288,4 +301,7 @@ pub struct ContactPatch {
     #[schema(value_type = Option<String>, format = Uuid)]
     pub office_id: Option<Option<uuid::Uuid>>,
     pub private: Option<bool>,
+    /// Only the keys sent change; `null` clears one.
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }

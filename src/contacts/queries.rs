@@ -1,6 +1,8 @@
 //! Contact queries. Every one goes through a `ContactScope`, so the access rule of SPEC §2
 //! is in the SQL of each select, count, update and delete.
 
+use crate::custom_fields::model::{Entity, Field};
+use crate::custom_fields::queries as custom;
 use std::collections::{BTreeSet, HashMap};
 
 use diesel::prelude::*;
@@ -100,8 +102,9 @@ fn audit_view(row: &ContactRow, tags: &[String]) -> ContactView {
 /// sees it afterwards.
 pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewContact) -> Result<ContactOut, AppError> {
     let settings = account_settings(conn, actor.account_id())?;
-    let row = prepare(conn, actor, input, &settings, &mut RefCache::default())?;
-    insert_all(conn, actor, std::slice::from_ref(&row))?;
+    let fields = custom::definitions(conn, actor.account_id(), Entity::Contact)?;
+    let row = prepare(conn, actor, input, &settings, &fields, &mut RefCache::default())?;
+    insert_all(conn, actor, &fields, std::slice::from_ref(&row))?;
     let scope = ContactScope::of(actor);
     let level = find(conn, &scope, &row.id).map(|(_, l)| l).unwrap_or(Level::Hidden);
     Ok(ContactOut::project(&row, level))
@@ -115,8 +118,10 @@ pub fn prepare(
     actor: &Actor,
     input: NewContact,
     settings: &AccountSettings,
+    fields: &[Field],
     refs: &mut RefCache,
 ) -> Result<ContactRow, AppError> {
+    let values = custom::apply(fields, &Default::default(), &input.custom_fields, true);
     let owner_id = match (actor.role(), input.owner_id) {
         // A focused user's new contact is always their own.
         (Role::Focused, _) => Some(actor.user_id().to_owned()),
@@ -148,24 +153,45 @@ pub fn prepare(
         created_at: at,
         updated_at: at,
         tags: ContactRow::encode_tags(&normalise_tags(&input.tags)),
+        custom_fields: "{}".into(),
     };
     row.search_text = row.compute_search_text();
-    check_references(conn, actor.account_id(), settings, &row, refs)?;
-    Ok(row)
+    let checked = check_references(conn, actor.account_id(), settings, &row, refs);
+    match (checked, values) {
+        (Ok(()), Ok(values)) => {
+            row.custom_fields = custom::encode_values(&values);
+            Ok(row)
+        }
+        // Every problem in one 422: the references' and the custom fields'.
+        (Err(AppError::Validation(mut errors)), Err(more)) => {
+            errors.extend(more);
+            Err(AppError::Validation(errors))
+        }
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(errors)) => Err(AppError::Validation(errors)),
+    }
 }
 
 /// Writes prepared contacts with their tags and audit entries, a few multi-row
 /// statements for any number of rows (an import of 10,000 rows with two tags each was
 /// 50,000 statements before).
 /// A focused actor's rows first tell the owners of other contacts with the same email.
-pub fn insert_all(conn: &mut DbConnection, actor: &Actor, rows: &[ContactRow]) -> Result<(), AppError> {
+pub fn insert_all(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    fields: &[Field],
+    rows: &[ContactRow],
+) -> Result<(), AppError> {
     if actor.role() == Role::Focused {
         notify_duplicate_emails(conn, actor, rows)?;
     }
     let ctx = AuditCtx::from(actor);
     let mut tags = Vec::new();
     let mut entries = Vec::with_capacity(rows.len());
+    let mut values = Vec::new();
     for row in rows {
+        let parsed = custom::parse_values(&row.custom_fields);
+        values.extend(custom::index_rows(fields, &row.account_id, &row.id, &parsed));
         let list = row.tag_list();
         tags.extend(list.iter().map(|tag| {
             (
@@ -178,6 +204,7 @@ pub fn insert_all(conn: &mut DbConnection, actor: &Actor, rows: &[ContactRow]) -
     }
     insert_batch!(conn, contacts::table, rows)?;
     insert_batch!(conn, contact_tags::table, &tags)?;
+    custom::insert_index(conn, &values)?;
     insert_batch!(conn, audit_log::table, &entries)?;
     Ok(())
 }
@@ -292,6 +319,16 @@ fn try_update(
         }
         next.private = v;
     }
+    let mut new_values = None;
+    if let Some(input) = &patch.custom_fields {
+        let fields = custom::definitions(conn, actor.account_id(), Entity::Contact)?;
+        let current = custom::parse_values(&before.custom_fields);
+        let values = custom::apply(&fields, &current, input, false).map_err(AppError::Validation)?;
+        if values != current {
+            next.custom_fields = custom::encode_values(&values);
+            new_values = Some(custom::index_rows(&fields, &next.account_id, &next.id, &values));
+        }
+    }
     let settings = account_settings(conn, actor.account_id())?;
     // Only what changed is checked against the account: a status retired from the
     // settings does not block editing the phone number.
@@ -313,7 +350,7 @@ fn try_update(
         Some(t) => normalise_tags(t),
         None => before_tags.clone(),
     };
-    if next_equals(&before, &next) && tags == before_tags {
+    if next_equals(&before, &next) && tags == before_tags && new_values.is_none() {
         return Ok(Some(ContactOut::project(&before, level)));
     }
     next.tags = ContactRow::encode_tags(&tags);
@@ -338,6 +375,7 @@ fn try_update(
             contacts::version.eq(next.version),
             contacts::updated_at.eq(next.updated_at),
             contacts::tags.eq(&next.tags),
+            contacts::custom_fields.eq(&next.custom_fields),
         ))
         .execute(conn)?;
     if changed == 0 {
@@ -345,6 +383,9 @@ fn try_update(
     }
     if patch.tags.is_some() {
         replace_tags(conn, &next.account_id, &next.id, &tags)?;
+    }
+    if let Some(rows) = &new_values {
+        custom::replace_index(conn, &next.id, rows)?;
     }
     let ctx = AuditCtx::from(actor);
     audit::record(
@@ -394,6 +435,7 @@ pub fn delete(
     if deleted == 0 {
         return Err(AppError::NotFound);
     }
+    custom::forget(conn, &[before.id.as_str()])?;
     audit::record(conn, &AuditCtx::from(actor), "contact", &before.id, Some(&audit_view(&before, &tags)), None)
 }
 

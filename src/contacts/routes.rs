@@ -1,5 +1,6 @@
 //! `/v1/contacts` handlers: thin wrappers over `queries`, `list`, `bulk` and `csv_io`.
 
+use crate::custom_fields::model::Entity;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -34,6 +35,12 @@ fn respond(status: actix_web::http::StatusCode, contact: &ContactOut) -> HttpRes
 /// `access`. `q` searches names, email and phone; `sort` is `created_at`, `updated_at` or
 /// `last_name`, with `-` for descending. Pass `next_cursor` back as `cursor` with the same
 /// filters and sort.
+///
+/// Custom fields filter with `cf.<key>=<value>` (text, url and email compare
+/// case-insensitively; a `multi_select` matches when the value is one of its options) and,
+/// for `number` and `date` fields, `cf.<key>.gte=` / `cf.<key>.lte=`; up to 20 of them,
+/// combined with AND. Like the other filters beyond `q`, they match only contacts seen at
+/// `view` or above. An unknown key or a value of the wrong type is a 400.
 #[utoipa::path(
     tag = "contacts",
     params(ContactFilter, PageParams),
@@ -46,16 +53,19 @@ fn respond(status: actix_web::http::StatusCode, contact: &ContactOut) -> HttpRes
 )]
 #[get("/contacts")]
 pub async fn list_contacts(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     filter: crate::http::Query<ContactFilter>,
     page: crate::http::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
-    let (filter, page) = (filter.into_inner(), page.into_inner());
+    let (mut filter, page) = (filter.into_inner(), page.into_inner());
+    let conditions = crate::custom_fields::queries::parse_conditions(req.query_string())?;
     let limit = page.limit();
     let sealer = state.sealer.clone();
     let out = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
+        filter.custom = crate::custom_fields::queries::resolve(conn, actor.account_id(), Entity::Contact, &conditions)?;
         list::list(
             conn,
             &ContactScope::of(&actor),

@@ -105,6 +105,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        custom_fields -> Text,
     }
 }
 
@@ -128,6 +129,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         tags -> Text,
+        custom_fields -> Text,
     }
 }
 
@@ -171,6 +173,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        custom_fields -> Text,
     }
 }
 
@@ -229,6 +232,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    custom_fields (id) {
+        id -> Text,
+        account_id -> Text,
+        entity -> Text,
+        key -> Text,
+        label -> Text,
+        #[sql_name = "type"]
+        field_type -> Text,
+        options -> Text,
+        required -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    custom_values (field_id, entity_id, value_text) {
+        field_id -> Text,
+        entity_id -> Text,
+        account_id -> Text,
+        value_text -> Text,
+        value_number -> Nullable<Double>,
+    }
+}
+
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(deal_items -> deals (deal_id));
 diesel::joinable!(contact_tags -> contacts (contact_id));
@@ -253,4 +283,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     actions,
     interactions,
     interaction_mentions,
+    custom_fields,
+    custom_values,
 );

@@ -29,6 +29,8 @@ pub struct DealRow {
     pub version: i64,
     pub created_at: chrono::NaiveDateTime,
     pub updated_at: chrono::NaiveDateTime,
+    /// The custom field values as a JSON object (`custom_values` indexes the same).
+    pub custom_fields: String,
 }
 
 #[derive(Debug, Clone, Queryable, Insertable)]

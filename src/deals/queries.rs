@@ -115,6 +115,7 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewDeal) -> Result<
         version: 1,
         created_at: at,
         updated_at: at,
+        custom_fields: "{}".into(),
     };
     check_fields(conn, actor, &row)?;
     diesel::insert_into(deals::table).values(&row).execute(conn)?;

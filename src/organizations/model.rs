@@ -23,6 +23,8 @@ pub struct OrgRow {
     pub version: i64,
     pub created_at: chrono::NaiveDateTime,
     pub updated_at: chrono::NaiveDateTime,
+    /// The custom field values as a JSON object (`custom_values` indexes the same).
+    pub custom_fields: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

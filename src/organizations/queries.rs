@@ -58,6 +58,7 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewOrganization) ->
         version: 1,
         created_at: at,
         updated_at: at,
+        custom_fields: "{}".into(),
     };
     diesel::insert_into(orgs::table).values(&row).execute(conn)?;
     let view = OrganizationView::from(&row);

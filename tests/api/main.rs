@@ -10,6 +10,7 @@ mod account;
 mod api_tokens;
 mod auth;
 mod contacts;
+mod custom_fields;
 mod derived;
 mod errors;
 mod hostile;
