@@ -425,6 +425,39 @@ pub fn index_rows(fields: &[Field], account_id: &str, entity_id: &str, values: &
     rows
 }
 
+/// A new record's values (every required field asked for): the text to store and the
+/// index rows to write once the record exists. A 422 names each bad `custom_fields.<key>`.
+pub fn initial(
+    conn: &mut DbConnection,
+    account_id: &str,
+    entity: Entity,
+    entity_id: &str,
+    input: &Values,
+) -> Result<(String, Vec<ValueRow>), AppError> {
+    let fields = definitions(conn, account_id, entity)?;
+    let values = apply(&fields, &Values::new(), input, true).map_err(AppError::Validation)?;
+    Ok((encode_values(&values), index_rows(&fields, account_id, entity_id, &values)))
+}
+
+/// A record's values after a PATCH's `custom_fields`: `None` when nothing changes, else the
+/// text to store and the index rows that replace the record's (`replace_index`).
+pub fn changed(
+    conn: &mut DbConnection,
+    account_id: &str,
+    entity: Entity,
+    entity_id: &str,
+    stored: &str,
+    input: &Values,
+) -> Result<Option<(String, Vec<ValueRow>)>, AppError> {
+    let fields = definitions(conn, account_id, entity)?;
+    let current = parse_values(stored);
+    let values = apply(&fields, &current, input, false).map_err(AppError::Validation)?;
+    if values == current {
+        return Ok(None);
+    }
+    Ok(Some((encode_values(&values), index_rows(&fields, account_id, entity_id, &values))))
+}
+
 /// Writes index rows of new records (multi-row statements).
 pub fn insert_index(conn: &mut DbConnection, rows: &[ValueRow]) -> Result<(), AppError> {
     insert_batch!(conn, cv::table, rows)?;

@@ -101,6 +101,9 @@ pub struct DealView {
     pub expected_close_date: Option<Date>,
     pub owner_id: Option<String>,
     pub items: Vec<DealItem>,
+    /// Custom field values by key (SPEC §9).
+    #[schema(value_type = Object)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
     /// The caller's access level on the deal's contact.
     pub access: Level,
     #[serde(serialize_with = "crate::http::rfc3339")]
@@ -124,6 +127,7 @@ impl DealView {
             expected_close_date: row.expected_close_date.as_deref().and_then(Date::parse),
             owner_id: row.owner_id.clone(),
             items,
+            custom_fields: crate::custom_fields::queries::parse_values(&row.custom_fields),
             access,
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
@@ -165,6 +169,10 @@ pub struct NewDeal {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub owner_id: Option<Option<uuid::Uuid>>,
+    /// Values by key, checked against the account's deal fields.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Body of `PATCH /v1/deals/{id}`: absent fields stay, `null` clears a nullable field.
@@ -194,6 +202,9 @@ pub struct DealPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub owner_id: Option<Option<uuid::Uuid>>,
+    /// Only the keys sent change; `null` clears one.
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -261,4 +272,8 @@ pub struct DealFilter {
     pub stage: Option<String>,
     pub status: Option<DealStatus>,
     pub owner_id: Option<uuid::Uuid>,
+    /// `cf.<key>` parameters, resolved by the handler.
+    #[serde(skip)]
+    #[param(ignore)]
+    pub custom: Vec<crate::custom_fields::queries::Condition>,
 }

@@ -1,5 +1,7 @@
 //! Deal queries: every one joins the deal's contact and applies the contact scope.
 
+use crate::custom_fields::model::Entity;
+use crate::custom_fields::queries as custom;
 use std::collections::HashMap;
 
 use diesel::prelude::*;
@@ -117,8 +119,23 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewDeal) -> Result<
         updated_at: at,
         custom_fields: "{}".into(),
     };
-    check_fields(conn, actor, &row)?;
+    let mut row = row;
+    let checked = check_fields(conn, actor, &row);
+    let custom = custom::initial(conn, actor.account_id(), Entity::Deal, &row.id, &input.custom_fields);
+    let index = match (checked, custom) {
+        (Ok(()), Ok((text, index))) => {
+            row.custom_fields = text;
+            index
+        }
+        // One 422 with every problem.
+        (Err(AppError::Validation(mut a)), Err(AppError::Validation(b))) => {
+            a.extend(b);
+            return Err(AppError::Validation(a));
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
     diesel::insert_into(deals::table).values(&row).execute(conn)?;
+    custom::insert_index(conn, &index)?;
     // The deal takes the caller's level on its contact, read above.
     let view = view(conn, &row, level)?;
     audit::record(conn, &AuditCtx::from(actor), "deal", &row.id, None, Some(&view))?;
@@ -193,6 +210,15 @@ fn try_update(
         next.owner_id = v.map(|u| u.to_string());
     }
     check_fields(conn, actor, &next)?;
+    let mut index = None;
+    if let Some(input) = &patch.custom_fields {
+        if let Some((text, rows)) =
+            custom::changed(conn, actor.account_id(), Entity::Deal, &next.id, &before.custom_fields, input)?
+        {
+            next.custom_fields = text;
+            index = Some(rows);
+        }
+    }
     if next == before {
         return Ok(Some(before_view));
     }
@@ -213,12 +239,16 @@ fn try_update(
             deals::status.eq(&next.status),
             deals::expected_close_date.eq(&next.expected_close_date),
             deals::owner_id.eq(&next.owner_id),
+            deals::custom_fields.eq(&next.custom_fields),
             deals::version.eq(next.version),
             deals::updated_at.eq(next.updated_at),
         ))
         .execute(conn)?;
     if changed == 0 {
         return Ok(None);
+    }
+    if let Some(rows) = &index {
+        custom::replace_index(conn, &next.id, rows)?;
     }
     let (_, level) = find(conn, scope, &next.id)?;
     let after = view(conn, &next, level)?;
@@ -246,6 +276,7 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<(), Ap
         // Gone, or out of reach, since it was read: nothing changed, nothing to audit.
         return Err(AppError::NotFound);
     }
+    custom::forget(conn, &[row.id.as_str()])?;
     audit::record::<DealView>(conn, &AuditCtx::from(actor), "deal", &row.id, Some(&before), None)
 }
 
@@ -358,6 +389,7 @@ pub fn delete_for_contact(conn: &mut DbConnection, actor: &Actor, contact_id: &s
     let rows: Vec<(DealRow, Level)> = rows.into_iter().map(|(r, l)| (r, Level::from_rank(l))).collect();
     let views = views(conn, rows)?;
     let ids: Vec<&String> = views.iter().map(|v| &v.id).collect();
+    custom::forget(conn, &ids.iter().map(|s| s.as_str()).collect::<Vec<_>>())?;
     for chunk in ids.chunks(500) {
         diesel::delete(deal_items::table.filter(deal_items::deal_id.eq_any(chunk))).execute(conn)?;
         diesel::delete(
@@ -415,6 +447,9 @@ pub fn list(
         }
         if let Some(v) = f.owner_id {
             q = q.filter(deals::owner_id.eq(v.to_string()));
+        }
+        for condition in &f.custom {
+            q = q.filter(custom::matching(deals::id, condition));
         }
         q
     };

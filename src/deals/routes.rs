@@ -14,7 +14,8 @@ use crate::state::AppState;
 
 /// Deals whose contact the caller sees at `view` or above, oldest first.
 ///
-/// Filter with `contact_id`, `organization_id`, `stage`, `status` and `owner_id`. Deals of
+/// Filter with `contact_id`, `organization_id`, `stage`, `status`, `owner_id` and
+/// `cf.<key>` (and `.gte`/`.lte` for number and date fields) as on the contact list. Deals of
 /// contacts the caller sees at `limited` or not at all are never listed or counted. Pass
 /// `next_cursor` back as `cursor` for the next page.
 #[utoipa::path(
@@ -29,14 +30,19 @@ use crate::state::AppState;
 )]
 #[get("/deals")]
 pub async fn list_deals(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     filter: Query<DealFilter>,
     page: Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
     let keys = page.keys()?;
+    let mut filter = filter.into_inner();
+    let raw = crate::custom_fields::queries::parse_conditions(req.query_string())?;
     let out = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
+        let entity = crate::custom_fields::model::Entity::Deal;
+        filter.custom = crate::custom_fields::queries::resolve(conn, actor.account_id(), entity, &raw)?;
         let (rows, total) = queries::list(conn, &ContactScope::of(&actor), &filter, &keys)?;
         Ok(page_by_id(queries::views(conn, rows)?, keys.limit, total, |d: &DealView| &d.id))
     })

@@ -34,6 +34,9 @@ pub struct OrganizationView {
     pub website: Option<String>,
     pub phone: Option<String>,
     pub address: Option<String>,
+    /// Custom field values by key (SPEC §9).
+    #[schema(value_type = Object)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
     #[serde(serialize_with = "crate::http::rfc3339")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::http::rfc3339")]
@@ -49,6 +52,7 @@ impl From<&OrgRow> for OrganizationView {
             website: r.website.clone(),
             phone: r.phone.clone(),
             address: r.address.clone(),
+            custom_fields: crate::custom_fields::queries::parse_values(&r.custom_fields),
             created_at: utc(r.created_at),
             updated_at: utc(r.updated_at),
             version: r.version,
@@ -84,6 +88,10 @@ pub struct NewOrganization {
     #[schema(max_length = 500)]
     #[validate(length(max = 500, message = "must be at most 500 characters long"))]
     pub address: Option<String>,
+    /// Values by key, checked against the account's organization fields.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
@@ -107,6 +115,9 @@ pub struct OrganizationPatch {
     #[schema(max_length = 500)]
     #[validate(length(max = 500, message = "must be at most 500 characters long"))]
     pub address: Option<Option<String>>,
+    /// Only the keys sent change; `null` clears one.
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Deserialize, IntoParams, validator::Validate)]

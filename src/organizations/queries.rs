@@ -1,6 +1,8 @@
 //! Organization queries. Owner, admin and user see all of the account's; a focused user
 //! sees those with at least one contact they own (through the contact scope).
 
+use crate::custom_fields::model::Entity;
+use crate::custom_fields::queries as custom;
 use diesel::prelude::*;
 
 use super::model::*;
@@ -33,12 +35,16 @@ pub fn list(
     conn: &mut DbConnection,
     actor: &Actor,
     q_text: Option<&str>,
+    conditions: &[custom::Condition],
     keys: &PageKeys,
 ) -> Result<PageRows<OrgRow>, AppError> {
     let filtered = || {
         let mut q = visible(actor);
         if let Some(text) = q_text {
             q = q.filter(crate::db::lower(orgs::name.nullable()).like(like_pattern(text.trim())).escape('\\'));
+        }
+        for condition in conditions {
+            q = q.filter(custom::matching(orgs::id, condition));
         }
         q
     };
@@ -48,7 +54,7 @@ pub fn list(
 /// Creates an organization (any role).
 pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewOrganization) -> Result<OrganizationView, AppError> {
     let at = now();
-    let row = OrgRow {
+    let mut row = OrgRow {
         id: new_id(),
         account_id: actor.account_id().to_owned(),
         name: input.name,
@@ -60,7 +66,10 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewOrganization) ->
         updated_at: at,
         custom_fields: "{}".into(),
     };
+    let (text, index) = custom::initial(conn, actor.account_id(), Entity::Organization, &row.id, &input.custom_fields)?;
+    row.custom_fields = text;
     diesel::insert_into(orgs::table).values(&row).execute(conn)?;
+    custom::insert_index(conn, &index)?;
     let view = OrganizationView::from(&row);
     audit::record(conn, &AuditCtx::from(actor), "organization", &row.id, None, Some(&view))?;
     Ok(view)
@@ -103,8 +112,18 @@ pub fn update(
         if let Some(v) = &p.address {
             next.address = v.clone();
         }
+        let mut index = None;
+        if let Some(input) = &p.custom_fields {
+            if let Some((text, rows)) =
+                custom::changed(conn, actor.account_id(), Entity::Organization, &next.id, &before.custom_fields, input)?
+            {
+                next.custom_fields = text;
+                index = Some(rows);
+            }
+        }
         if (&next.name, &next.website, &next.phone, &next.address)
             == (&before.name, &before.website, &before.phone, &before.address)
+            && index.is_none()
         {
             return Ok(Some(OrganizationView::from(&before)));
         }
@@ -121,12 +140,16 @@ pub fn update(
             orgs::website.eq(&next.website),
             orgs::phone.eq(&next.phone),
             orgs::address.eq(&next.address),
+            orgs::custom_fields.eq(&next.custom_fields),
             orgs::version.eq(next.version),
             orgs::updated_at.eq(next.updated_at),
         ))
         .execute(conn)?;
         if n == 0 {
             return Ok(None);
+        }
+        if let Some(rows) = &index {
+            custom::replace_index(conn, &next.id, rows)?;
         }
         let (old, new) = (OrganizationView::from(&before), OrganizationView::from(&next));
         audit::record(conn, &AuditCtx::from(actor), "organization", &next.id, Some(&old), Some(&new))?;
@@ -148,6 +171,7 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<(), Ap
     if n == 0 {
         return Err(AppError::NotFound);
     }
+    custom::forget(conn, &[before.id.as_str()])?;
     audit::record::<OrganizationView>(
         conn,
         &AuditCtx::from(actor),

@@ -15,8 +15,9 @@ use crate::state::AppState;
 /// Organizations the caller can see, oldest first.
 ///
 /// Owner, admin and user see every organization of the account; a focused user only those with
-/// a contact they own. `q` filters by name; pass `next_cursor` back as `cursor` for the next
-/// page.
+/// a contact they own. `q` filters by name, `cf.<key>` (and `.gte`/`.lte` for number and date
+/// fields) by custom field, as on the contact list; pass `next_cursor` back as `cursor` for
+/// the next page.
 #[utoipa::path(
     tag = "organizations",
     params(OrganizationFilter, PageParams),
@@ -29,6 +30,7 @@ use crate::state::AppState;
 )]
 #[get("/organizations")]
 pub async fn list_organizations(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     filter: Query<OrganizationFilter>,
@@ -36,9 +38,12 @@ pub async fn list_organizations(
 ) -> Result<HttpResponse, AppError> {
     let keys = page.keys()?;
     let q_text = filter.into_inner().q.filter(|q| !q.trim().is_empty());
+    let raw = crate::custom_fields::queries::parse_conditions(req.query_string())?;
     let out = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
-        let (rows, total) = queries::list(conn, &actor, q_text.as_deref(), &keys)?;
+        let entity = crate::custom_fields::model::Entity::Organization;
+        let conditions = crate::custom_fields::queries::resolve(conn, actor.account_id(), entity, &raw)?;
+        let (rows, total) = queries::list(conn, &actor, q_text.as_deref(), &conditions, &keys)?;
         let views = rows.iter().map(OrganizationView::from).collect();
         Ok(page_by_id(views, keys.limit, total, |o: &OrganizationView| &o.id))
     })

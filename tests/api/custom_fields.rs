@@ -387,7 +387,101 @@ async fn required_fields_on_create(app: TestApp) {
     assert!(r.assert_problem(422)["errors"]["custom_fields.unknown"].is_array());
 }
 
+async fn deals_and_organizations_carry_their_own_fields(app: TestApp) {
+    let owner = app.signup().await;
+    for (entity, key, kind) in [("deal", "probability", "number"), ("organization", "segment", "select")] {
+        let options = if kind == "select" { json!(["smb", "enterprise"]) } else { json!([]) };
+        let r = app
+            .post("/v1/custom-fields")
+            .bearer(&owner.token)
+            .json(json!({"entity": entity, "key": key, "label": key, "type": kind, "options": options}))
+            .send()
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let c = contact(&app, &owner, json!({"first_name": "Buyer"})).await;
+    // A contact field is not a deal field.
+    let r = app
+        .post("/v1/deals")
+        .bearer(&owner.token)
+        .json(json!({"contact_id": c["id"], "name": "D", "amount": 1, "currency": "EUR", "custom_fields": {"segment": "smb"}}))
+        .send()
+        .await;
+    assert!(r.assert_problem(422)["errors"]["custom_fields.segment"].is_array());
+    let r = app
+        .post("/v1/deals")
+        .bearer(&owner.token)
+        .json(json!({"contact_id": c["id"], "name": "D", "amount": 1, "currency": "EUR", "custom_fields": {"probability": "high"}}))
+        .send()
+        .await;
+    assert!(r.assert_problem(422)["errors"]["custom_fields.probability"].is_array());
+    let mut deals = Vec::new();
+    for p in [10, 90] {
+        let r = app
+            .post("/v1/deals")
+            .bearer(&owner.token)
+            .json(json!({"contact_id": c["id"], "name": "D", "amount": 1, "currency": "EUR", "custom_fields": {"probability": p}}))
+            .send()
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        assert_eq!(r.json()["custom_fields"]["probability"], p);
+        deals.push(r.json()["id"].as_str().unwrap().to_owned());
+    }
+    let listed = app.get("/v1/deals?with_total=true&cf.probability.gte=50").bearer(&owner.token).send().await.json();
+    assert_eq!((listed["total"].clone(), listed["data"][0]["id"].clone()), (json!(1), json!(deals[1])));
+    let r = app
+        .patch(&format!("/v1/deals/{}", deals[0]))
+        .bearer(&owner.token)
+        .json(json!({"custom_fields": {"probability": 75}}))
+        .send()
+        .await;
+    assert_eq!((r.status, r.json()["version"].clone()), (200, json!(2)));
+    assert_eq!(
+        app.get("/v1/deals?with_total=true&cf.probability.gte=50").bearer(&owner.token).send().await.json()["total"],
+        2
+    );
+    app.patch(&format!("/v1/deals/{}", deals[0]))
+        .bearer(&owner.token)
+        .json(json!({"custom_fields": {"probability": []}}))
+        .send()
+        .await
+        .assert_problem(422);
+    // Organizations.
+    let r = app
+        .post("/v1/organizations")
+        .bearer(&owner.token)
+        .json(json!({"name": "Acme", "custom_fields": {"segment": "mid"}}))
+        .send()
+        .await;
+    assert!(r.assert_problem(422)["errors"]["custom_fields.segment"].is_array());
+    let r = app
+        .post("/v1/organizations")
+        .bearer(&owner.token)
+        .json(json!({"name": "Acme", "custom_fields": {"segment": "smb"}}))
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let org = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get("/v1/organizations?with_total=true&cf.segment=smb").bearer(&owner.token).send().await.json()["total"],
+        1
+    );
+    let r = app
+        .patch(&format!("/v1/organizations/{org}"))
+        .bearer(&owner.token)
+        .json(json!({"custom_fields": {"segment": "enterprise"}}))
+        .send()
+        .await;
+    assert_eq!(r.json()["custom_fields"]["segment"], "enterprise");
+    assert_eq!(
+        app.get("/v1/organizations?with_total=true&cf.segment=smb").bearer(&owner.token).send().await.json()["total"],
+        0
+    );
+    app.get("/v1/organizations?cf.probability=1").bearer(&owner.token).send().await.assert_problem(400);
+}
+
 crate::both_backends!(
+    deals_and_organizations_carry_their_own_fields,
     definitions_are_managed_by_owner_and_admin,
     every_type_on_every_entry_path,
     filters_compare_by_type,
