@@ -16,7 +16,7 @@ use crate::error::AppError;
 use crate::state::{AppState, LoginLimiter};
 use crate::{
     account, actions, audit, auth, contacts, custom_fields, deals, health, interactions, notifications, offices,
-    openapi, organizations, users,
+    openapi, organizations, saved_filters, users,
 };
 
 /// Everything a running service needs, built once at start-up.
@@ -132,6 +132,12 @@ fn routes() -> UtoipaApp<
                 .service(custom_fields::routes::get_custom_field)
                 .service(custom_fields::routes::patch_custom_field)
                 .service(custom_fields::routes::delete_custom_field)
+                .service(saved_filters::routes::list_saved_filters)
+                .service(saved_filters::routes::create_saved_filter)
+                .service(saved_filters::routes::get_saved_filter)
+                .service(saved_filters::routes::patch_saved_filter)
+                .service(saved_filters::routes::delete_saved_filter)
+                .service(saved_filters::routes::saved_filter_results)
                 .service(audit::routes::activity)
                 .service(notifications::routes::list_notifications)
                 .service(notifications::routes::read_notification)

@@ -20,6 +20,7 @@ pub mod offices;
 pub mod openapi;
 pub mod organizations;
 pub mod refs;
+pub mod saved_filters;
 pub mod seed;
 pub mod state;
 pub mod users;

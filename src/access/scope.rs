@@ -149,7 +149,8 @@ impl ContactScope {
     /// timeline later): the one rule for every entry about a contact or a record hanging
     /// off it (deals, actions), which follows that contact at `view`. Entries about no
     /// contact (users, offices, the account) pass; an entry of a contact type whose contact
-    /// is unknown does not. Owner and admin read the whole account's log.
+    /// is unknown does not; saved filters' entries only their author. Owner and admin read
+    /// the whole account's log.
     pub fn audit_entries(&self) -> audit_log::BoxedQuery<'static, MultiBackend> {
         let q = audit_log::table.filter(audit_log::account_id.eq(self.account_id.clone())).into_boxed();
         if self.role.is_manager() {
@@ -161,6 +162,8 @@ impl ContactScope {
                 .and(audit_log::entity_type.ne_all(crate::audit::CONTACT_ENTITIES))
                 .or(self.contact_in(audit_log::contact_id, Level::View)),
         )
+        // A saved filter may be private: its entries are for its author (and owner/admin).
+        .filter(audit_log::entity_type.ne("saved_filter").or(audit_log::actor_id.eq(self.user_id.clone())))
     }
 
     fn walk_visible<'b, DB>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()>

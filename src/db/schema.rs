@@ -259,6 +259,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    saved_filters (id) {
+        id -> Text,
+        account_id -> Text,
+        owner_id -> Text,
+        name -> Text,
+        entity -> Text,
+        query -> Text,
+        shared -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(deal_items -> deals (deal_id));
 diesel::joinable!(contact_tags -> contacts (contact_id));
@@ -285,4 +300,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     interaction_mentions,
     custom_fields,
     custom_values,
+    saved_filters,
 );

@@ -64,7 +64,9 @@ impl<T: DeserializeOwned + Validate> FromRequest for Query<T> {
     }
 }
 
-fn parse_query<T: DeserializeOwned + Validate>(raw: &str) -> Result<T, AppError> {
+/// Parses and checks one endpoint's parameters from a raw query string (also used to check a
+/// saved filter's query with the rules of the list it runs).
+pub fn parse_query<T: DeserializeOwned + Validate>(raw: &str) -> Result<T, AppError> {
     let value: T =
         serde_urlencoded::from_str(raw).map_err(|e| AppError::BadRequest(format!("Malformed query string: {e}.")))?;
     value.validate().map_err(|errors| match AppError::from(errors) {

@@ -427,6 +427,7 @@ pub async fn delete_user(
         deal_queries::move_linked(conn, &actor, DealLink::Owner, &target.id, to)?;
         crate::actions::queries::move_assigned(conn, &actor, &target.id, to)?;
         crate::interactions::queries::forget_user(conn, &actor, &target.id)?;
+        crate::saved_filters::queries::delete_owned_by(conn, &actor, &target.id)?;
         let ctx = AuditCtx::from(&actor);
         memberships::remove_all(conn, &ctx, memberships::MembersOf::User(&target.id))?;
         let n = diesel::delete(

@@ -99,6 +99,8 @@ struct World {
     actions: Vec<ModelAction>,
     /// Notes and calls, all written by the owner.
     notes: Vec<ModelNote>,
+    /// Shared saved filters of the owner: every contact (`q=model`), every deal.
+    saved: (String, String),
     default_rank: usize,
 }
 
@@ -234,8 +236,20 @@ async fn build(app: TestApp, rng: &mut StdRng, default_access: &str, contacts: u
         assert_eq!(r.status, 201, "{}", r.text());
         notes.push(ModelNote { id: r.json()["id"].as_str().unwrap().to_owned(), contact, path });
     }
+    let mut saved = Vec::new();
+    for (entity, query) in [("contacts", json!({"q": "model"})), ("deals", json!({}))] {
+        let r = app
+            .post("/v1/saved-filters")
+            .bearer(&owner.token)
+            .json(json!({"name": entity, "entity": entity, "query": query, "shared": true}))
+            .send()
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        saved.push(r.json()["id"].as_str().unwrap().to_owned());
+    }
+    let saved = (saved[0].clone(), saved[1].clone());
     let default_rank = LEVELS.iter().position(|l| *l == default_access).unwrap();
-    World { app, owner, users, contacts: made, orgs, deals, actions, notes, default_rank }
+    World { app, owner, users, contacts: made, orgs, deals, actions, notes, saved, default_rank }
 }
 
 fn interaction_body(path: &str, contact_id: &str) -> serde_json::Value {
@@ -359,6 +373,22 @@ async fn check_world(w: &World, rng: &mut StdRng, seed: u64, divergences: &mut V
         }
         check_derived(w, user, &expected, &mut diverge).await;
         check_interactions(w, user, &expected, &mut diverge).await;
+        // Saved filters run under the runner's access, whoever saved them.
+        let contacts = all_pages(app, token, &format!("/v1/saved-filters/{}/results", w.saved.0)).await;
+        for c in &w.contacts {
+            let want = expected[c.id.as_str()];
+            let got = contacts.get(&c.id).map(|v| v["access"].as_str().unwrap().to_owned());
+            if got.as_deref() != (want > 0).then_some(LEVELS[want]) {
+                diverge(format!("saved contacts filter: {} on {:?}: {got:?}, model {}", user.role, c, LEVELS[want]));
+            }
+        }
+        let deals = all_pages(app, token, &format!("/v1/saved-filters/{}/results", w.saved.1)).await;
+        for d in &w.deals {
+            let want = expected[w.contacts[d.contact].id.as_str()] >= 2;
+            if deals.contains_key(&d.id) != want {
+                diverge(format!("saved deals filter: {} on {:?}: listed {}", user.role, d, !want));
+            }
+        }
         // Bulk: ok where editable, forbidden where visible below edit, not_found where hidden.
         let ids: Vec<&str> = w.contacts.iter().map(|c| c.id.as_str()).collect();
         let r = app

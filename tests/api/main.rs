@@ -19,6 +19,7 @@ mod offices;
 mod openapi;
 mod replicas;
 mod robustness;
+mod saved_filters;
 mod users;
 
 /// CI must exercise PostgreSQL: a CI run without TEST_DATABASE_URL fails here instead
