@@ -271,6 +271,7 @@ pub struct CallPatch {
     #[schema(value_type = Option<String>)]
     pub result: Option<Option<String>>,
     #[schema(value_type = Option<i64>, minimum = 0, maximum = 604800)]
+    #[validate(range(min = 0, max = 604800, message = "must be 0 to 604800 seconds"))]
     #[serde(default, deserialize_with = "crate::http::integral::double_option")]
     pub duration_seconds: Option<Option<i64>>,
     #[schema(max_length = 20000)]

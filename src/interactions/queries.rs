@@ -272,9 +272,7 @@ pub fn change(
             next.result = r.clone();
         }
         if let Some(s) = c.duration_seconds {
-            if s.is_some_and(|s| !(0..=604_800).contains(&s)) {
-                return Err(AppError::field("duration_seconds", "must be 0 to 604800 seconds"));
-            }
+            // The body's bounds were checked with the rest of it (`CallPatch`).
             next.duration_seconds = s;
         }
         if let Some(t) = c.occurred_at {

@@ -218,6 +218,15 @@ async fn calls_validate_results_and_follow_deals(app: TestApp) {
         .send()
         .await;
     assert_eq!((r.json()["result"].clone(), r.json()["duration_seconds"].clone()), (Value::Null, Value::Null));
+    // A body out of bounds is 422 before any If-Match is looked at.
+    let r = app
+        .patch(&format!("/v1/calls/{id}"))
+        .bearer(&owner.token)
+        .header("If-Match", "\"999\"")
+        .json(json!({"duration_seconds": -1}))
+        .send()
+        .await;
+    assert!(r.assert_problem(422)["errors"]["duration_seconds"].is_array());
     // Deleting the deal unlinks the call (a new version, audited); the call stays.
     let version =
         app.get(&format!("/v1/calls/{id}")).bearer(&owner.token).send().await.json()["version"].as_i64().unwrap();
