@@ -93,6 +93,35 @@ async fn delete_account_removes_everything(app: TestApp) {
     let owner = app.signup().await;
     let admin = app.user(&owner, "admin", &[]).await;
     app.office(&owner, "HQ").await;
+    // Rows of every table this account fills, so the cascade meets each key.
+    let r = app
+        .post("/v1/custom-fields")
+        .bearer(&owner.token)
+        .json(json!({"entity": "contact", "key": "tier", "label": "Tier", "type": "text"}))
+        .send()
+        .await;
+    assert_eq!(r.status, 201);
+    let c = app
+        .post("/v1/contacts")
+        .bearer(&owner.token)
+        .json(json!({"first_name": "C", "custom_fields": {"tier": "gold"}}))
+        .send()
+        .await
+        .json();
+    let r = app
+        .post("/v1/notes")
+        .bearer(&owner.token)
+        .json(json!({"contact_id": c["id"], "body": "Hi", "mentions": [admin.user_id]}))
+        .send()
+        .await;
+    assert_eq!(r.status, 201);
+    let r = app
+        .post("/v1/saved-filters")
+        .bearer(&admin.token)
+        .json(json!({"name": "All", "entity": "contacts", "query": {"cf.tier": "gold"}}))
+        .send()
+        .await;
+    assert_eq!(r.status, 201);
     let other = app.signup().await;
     app.delete("/v1/account").bearer(&admin.token).send().await.assert_problem(403);
     assert_eq!(app.delete("/v1/account").bearer(&owner.token).send().await.status, 204);
