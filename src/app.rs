@@ -213,8 +213,10 @@ pub fn build(
     openapi::finish(&mut doc);
     let cors = cors(&state.settings);
     let known = web::Data::new(KnownPaths::of(&doc));
+    let creating = web::Data::new(crate::idempotency::CreatingPaths::of(&doc));
     app.app_data(state)
         .app_data(known)
+        .app_data(creating)
         .app_data(web::QueryConfig::default().error_handler(|e, _| AppError::BadRequest(e.to_string()).into()))
         .app_data(web::PathConfig::default().error_handler(|_, req| match req.app_data::<web::Data<KnownPaths>>() {
             Some(known) => known.error_for(req.path(), true).into(),
@@ -224,6 +226,8 @@ pub fn build(
         .service(web::redirect("/swagger-ui", "/swagger-ui/"))
         .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", doc))
         .default_service(web::to(unmatched))
+        // `Idempotency-Key` on creating POSTs, after the query string's check.
+        .wrap(middleware::from_fn(crate::idempotency::guard))
         // Every query string is checked once, here, before any route reads it.
         .wrap_fn(|req, srv| {
             let call = match crate::http::check_query_string(req.query_string()) {
@@ -304,8 +308,18 @@ impl RootSpanBuilder for RequestSpan {
 fn cors(settings: &Settings) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH])
-        .expose_headers([header::ETAG, header::LOCATION, HeaderName::from_static("x-request-id")])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            HeaderName::from_static(crate::idempotency::HEADER),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static(crate::idempotency::REPLAYED),
+        ])
         .max_age(600);
     for origin in settings.cors_allowed_origins.split(',').map(str::trim).filter(|o| !o.is_empty()) {
         cors = cors.allowed_origin(origin);

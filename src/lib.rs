@@ -14,6 +14,7 @@ pub mod deals;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod idempotency;
 pub mod interactions;
 pub mod notifications;
 pub mod offices;

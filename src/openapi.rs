@@ -57,6 +57,7 @@ const PUBLIC_OPERATIONS: &[&str] = &["healthz", "readyz", "signup", "login", "re
 
 /// Runs after the paths are collected.
 pub fn finish(doc: &mut Doc) {
+    idempotency_keys(doc);
     SecurityAndProblems.modify(doc);
     for op in doc.paths.paths.values_mut().flat_map(operations) {
         if op.operation_id.as_deref().is_some_and(|id| PUBLIC_OPERATIONS.contains(&id)) {
@@ -80,6 +81,64 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     ]
     .into_iter()
     .flatten()
+}
+
+/// `Idempotency-Key` on every creating `POST` (`idempotency::creating_paths`, the same
+/// list the middleware serves), with the answers it adds.
+fn idempotency_keys(doc: &mut Doc) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{Required, ResponseBuilder};
+    let paths = crate::idempotency::creating_paths(doc);
+    let string = |max: Option<usize>| -> RefOr<Schema> {
+        ObjectBuilder::new().schema_type(Type::String).min_length(max.map(|_| 1)).max_length(max).into()
+    };
+    for path in paths {
+        let Some(op) = doc.paths.paths.get_mut(&path).and_then(|item| item.post.as_mut()) else { continue };
+        let parameter = ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Makes the request safe to retry (SPEC §10): the same key from the same user within 24 hours \
+                 answers the first request's status, body, `Location` and `ETag` again (with \
+                 `Idempotent-Replayed: true`) without doing the work twice; the same key with another request \
+                 (method, path, query or body) is a 422; while the first request with the key is still \
+                 running, a 409. Answers 5xx, 401 and 429 are not kept: a retry runs again.",
+            ))
+            .schema(Some(string(Some(crate::idempotency::KEY_MAX))))
+            .build();
+        op.parameters.get_or_insert_with(Vec::new).push(parameter);
+        for (code, text) in [
+            ("409", "Conflict (also: a request with this `Idempotency-Key` is still running)"),
+            ("422", "Validation failed (also: the `Idempotency-Key` was used for another request)"),
+        ] {
+            match op.responses.responses.get_mut(code) {
+                Some(RefOr::T(resp)) => {
+                    if !resp.description.contains("Idempotency-Key") {
+                        resp.description = format!("{} (also: `Idempotency-Key`, see the parameter)", resp.description);
+                    }
+                }
+                Some(RefOr::Ref(_)) => {}
+                None => {
+                    op.responses
+                        .responses
+                        .insert(code.into(), RefOr::T(ResponseBuilder::new().description(text).build()));
+                }
+            }
+        }
+        for (code, response) in op.responses.responses.iter_mut() {
+            if let (true, RefOr::T(resp)) = (code.starts_with('2'), response) {
+                let header = HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["true"])))
+                    .description(Some(
+                        "Present when this is the stored answer of an earlier request with the same `Idempotency-Key`.",
+                    ))
+                    .build();
+                resp.headers.insert("Idempotent-Replayed".into(), header);
+            }
+        }
+    }
 }
 
 struct SecurityAndProblems;

@@ -68,7 +68,7 @@ pub fn list(
         }
         q
     };
-    Ok(crate::db::id_page!(conn, keys, filtered, actions::id, asc))
+    Ok(crate::db::id_page!(conn, keys, filtered, actions::id, asc, since = actions::updated_at))
 }
 
 /// Creates an action on a contact the actor sees at `view` or above.

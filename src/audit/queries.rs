@@ -38,7 +38,7 @@ pub fn list(
         }
         q
     };
-    Ok(crate::db::id_page!(conn, keys, scoped, audit_log::id, desc))
+    Ok(crate::db::id_page!(conn, keys, scoped, audit_log::id, desc, since = audit_log::created_at))
 }
 
 /// One page of a contact's own history, newest first (the caller has checked `manage`).
@@ -54,5 +54,5 @@ pub fn contact_history(
             .filter(audit_log::entity_type.eq("contact"))
             .filter(audit_log::entity_id.eq(contact_id.to_owned()))
     };
-    Ok(crate::db::id_page!(conn, keys, scoped, audit_log::id, desc))
+    Ok(crate::db::id_page!(conn, keys, scoped, audit_log::id, desc, since = audit_log::created_at))
 }

@@ -63,6 +63,12 @@ impl Caller {
         load_actor(conn, self.0)
     }
 
+    /// The credential of a request, checked as far as it can be without the database
+    /// (for middleware that needs the caller before the handler runs).
+    pub fn from_request_head(req: &HttpRequest) -> Result<Caller, AppError> {
+        Caller::from_parts(req).map(|(caller, _)| caller)
+    }
+
     fn from_parts(req: &HttpRequest) -> Result<(Caller, web::Data<AppState>), AppError> {
         let state = req
             .app_data::<web::Data<AppState>>()

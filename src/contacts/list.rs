@@ -41,6 +41,10 @@ pub struct ContactFilter {
     #[serde(skip)]
     #[param(ignore)]
     pub custom: Vec<crate::custom_fields::queries::Condition>,
+    /// `updated_since` of the list's paging parameters (SPEC §10), set by the handler.
+    #[serde(skip)]
+    #[param(ignore)]
+    pub since: Option<NaiveDateTime>,
 }
 
 impl ContactFilter {
@@ -158,7 +162,10 @@ pub fn filtered(scope: &ContactScope, filter: &ContactFilter, min: Level) -> Box
         || filter.owner_id.is_some()
         || filter.office_id.is_some()
         || filter.organization_id.is_some()
-        || !filter.custom.is_empty();
+        || !filter.custom.is_empty()
+        // A `limited` contact's `updated_at` is not a basic field: it must not be
+        // bisected out of `updated_since` either.
+        || filter.since.is_some();
     let min = if reveals_more { min.max(Level::View) } else { min };
     let mut q = contacts::table.filter(scope.at_least(min)).into_boxed();
     if let Some(text) = filter.search() {
@@ -182,6 +189,9 @@ pub fn filtered(scope: &ContactScope, filter: &ContactFilter, min: Level) -> Box
     }
     if let Some(org) = filter.organization_id {
         q = q.filter(contacts::organization_id.eq(org.to_string()));
+    }
+    if let Some(since) = filter.since {
+        q = q.filter(contacts::updated_at.ge(since));
     }
     for condition in &filter.custom {
         q = q.filter(crate::custom_fields::queries::matching(contacts::id, condition));

@@ -60,6 +60,7 @@ pub async fn list_contacts(
     page: crate::http::Query<PageParams>,
 ) -> Result<HttpResponse, AppError> {
     let (mut filter, page) = (filter.into_inner(), page.into_inner());
+    filter.since = page.since()?;
     let conditions = crate::custom_fields::queries::parse_conditions(req.query_string())?;
     let limit = page.limit();
     let sealer = state.sealer.clone();

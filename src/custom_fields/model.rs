@@ -239,6 +239,9 @@ pub struct CustomFieldPatch {
 #[into_params(parameter_in = Query)]
 pub struct CustomFieldFilter {
     pub entity: Option<Entity>,
+    /// Only definitions created or changed at or after this RFC 3339 time (SPEC §10).
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-12-01T09:30:00Z")]
+    pub updated_since: Option<String>,
 }
 
 /// The parsed values of one record: key -> JSON value, only keys with a value.

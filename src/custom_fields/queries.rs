@@ -28,10 +28,18 @@ pub fn definitions(conn: &mut DbConnection, account_id: &str, entity: Entity) ->
     Ok(rows.iter().map(FieldRow::field).collect())
 }
 
-pub fn list(conn: &mut DbConnection, actor: &Actor, entity: Option<Entity>) -> Result<Vec<FieldRow>, AppError> {
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    entity: Option<Entity>,
+    since: Option<chrono::NaiveDateTime>,
+) -> Result<Vec<FieldRow>, AppError> {
     let mut q = cf::table.filter(cf::account_id.eq(actor.account_id().to_owned())).into_boxed();
     if let Some(e) = entity {
         q = q.filter(cf::entity.eq(e.as_str()));
+    }
+    if let Some(since) = since {
+        q = q.filter(cf::updated_at.ge(since));
     }
     Ok(q.order(cf::id).limit(3 * MAX_FIELDS).load(conn)?)
 }

@@ -14,7 +14,7 @@ use crate::state::AppState;
 
 /// The account's custom field definitions (every role may read them).
 ///
-/// Filter with `entity`. Ordered by creation.
+/// Filter with `entity` and `updated_since`. Ordered by creation.
 #[utoipa::path(
     tag = "custom-fields",
     params(CustomFieldFilter),
@@ -32,9 +32,10 @@ pub async fn list_custom_fields(
     filter: Query<CustomFieldFilter>,
 ) -> Result<HttpResponse, AppError> {
     let entity = filter.entity;
+    let since = filter.updated_since.as_deref().map(crate::http::parse_since).transpose()?;
     let rows = db::run(&state.pool, move |conn| {
         let actor = caller.load(conn)?;
-        queries::list(conn, &actor, entity)
+        queries::list(conn, &actor, entity, since)
     })
     .await?;
     Ok(HttpResponse::Ok().json(rows.iter().map(FieldRow::view).collect::<Vec<_>>()))

@@ -151,19 +151,30 @@ pub(crate) use insert_batch;
 
 /// One page by id of the query `$query()` builds (called twice: for the bounded total when
 /// the keys ask for it, then for the rows), `asc` or `desc`: evaluates to `(rows, total)`
-/// for `http::page_by_id`. The one way every id-keyed list pages (the contacts list has
-/// its own keyset over other sort keys).
+/// for `http::page_by_id`. `since` names the column (or `since_by` builds the condition) `updated_since` compares (SPEC §10:
+/// rows changed at or after it; required, so that no list can forget it). The one way
+/// every id-keyed list pages (the contacts list has its own keyset over other sort keys).
 macro_rules! id_page {
-    ($conn:expr, $keys:expr, $query:expr, $id:expr, asc) => {
-        $crate::db::id_page!(@page $conn, $keys, $query, $id, gt, asc)
+    ($conn:expr, $keys:expr, $query:expr, $id:expr, $dir:ident, since = $since:expr) => {
+        $crate::db::id_page!($conn, $keys, $query, $id, $dir, since_by = |t: chrono::NaiveDateTime| $since.ge(t))
     };
-    ($conn:expr, $keys:expr, $query:expr, $id:expr, desc) => {
-        $crate::db::id_page!(@page $conn, $keys, $query, $id, lt, desc)
+    ($conn:expr, $keys:expr, $query:expr, $id:expr, asc, since_by = $since:expr) => {
+        $crate::db::id_page!(@page $conn, $keys, $query, $id, $since, gt, asc)
     };
-    (@page $conn:expr, $keys:expr, $query:expr, $id:expr, $after:ident, $order:ident) => {{
+    ($conn:expr, $keys:expr, $query:expr, $id:expr, desc, since_by = $since:expr) => {
+        $crate::db::id_page!(@page $conn, $keys, $query, $id, $since, lt, desc)
+    };
+    (@page $conn:expr, $keys:expr, $query:expr, $id:expr, $since:expr, $after:ident, $order:ident) => {{
         let keys: &$crate::http::PageKeys = $keys;
-        let total = if keys.with_total { Some($crate::db::bounded_total($conn, ($query)().select($id))?) } else { None };
-        let mut q = ($query)();
+        let query = || {
+            let q = ($query)();
+            match keys.since {
+                Some(since) => q.filter(($since)(since)),
+                None => q,
+            }
+        };
+        let total = if keys.with_total { Some($crate::db::bounded_total($conn, query().select($id))?) } else { None };
+        let mut q = query();
         if let Some(after) = keys.after.clone() {
             q = q.filter($id.$after($crate::db::Opaque::new(after)));
         }

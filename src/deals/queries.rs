@@ -453,7 +453,8 @@ pub fn list(
         }
         q
     };
-    let (rows, total): (Vec<(DealRow, i32)>, _) = crate::db::id_page!(conn, keys, filtered, deals::id, asc);
+    let (rows, total): (Vec<(DealRow, i32)>, _) =
+        crate::db::id_page!(conn, keys, filtered, deals::id, asc, since = deals::updated_at);
     Ok((rows.into_iter().map(|(r, l)| (r, Level::from_rank(l))).collect(), total))
 }
 

@@ -10,7 +10,7 @@ mod types;
 mod write;
 
 pub use json::{double_option, integral, parse_json, BodyErrors, ValidJson};
-pub use page::{decode_id_cursor, encode_id_cursor, page_by_id, Page, PageKeys, PageParams, PageRows};
+pub use page::{decode_id_cursor, encode_id_cursor, page_by_id, parse_since, Page, PageKeys, PageParams, PageRows};
 pub use query::{check_query_string, parse_query, Query, Target, QUERY_VALUE_MAX};
 pub use seal::Sealer;
 pub use time::{new_id, now, rfc3339, utc};

@@ -18,6 +18,13 @@ pub struct PageParams {
     /// Also count the matching rows (`total`): exact up to 10,000, then 10,000 flagged
     /// `total_is_estimate`.
     pub with_total: Option<bool>,
+    /// Incremental sync (SPEC §10): only rows created or changed at or after this RFC 3339
+    /// time (inclusive, so a row changed in the same microsecond as the last one seen is
+    /// sent again rather than missed; deduplicate by `id`). Deletions are not rows: they
+    /// arrive as `*.deleted` webhook events and in the audit log. Write `+` in an offset
+    /// as `%2B` (a bare `+` in a query string is a space, which is also accepted).
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-12-01T09:30:00Z")]
+    pub updated_since: Option<String>,
 }
 
 /// A page's rows (`limit + 1` at most) and its bounded total when asked for: what
@@ -31,11 +38,23 @@ pub struct PageKeys {
     /// The last id of the previous page.
     pub after: Option<String>,
     pub with_total: bool,
+    /// `updated_since`, in UTC.
+    pub since: Option<chrono::NaiveDateTime>,
 }
 
 impl PageParams {
     pub fn keys(&self) -> Result<PageKeys, AppError> {
-        Ok(PageKeys { limit: self.limit(), after: self.after_id()?, with_total: self.with_total.unwrap_or(false) })
+        Ok(PageKeys {
+            limit: self.limit(),
+            after: self.after_id()?,
+            with_total: self.with_total.unwrap_or(false),
+            since: self.since()?,
+        })
+    }
+
+    /// `updated_since` parsed: a 400 naming it when it is not an RFC 3339 time.
+    pub fn since(&self) -> Result<Option<chrono::NaiveDateTime>, AppError> {
+        self.updated_since.as_deref().map(parse_since).transpose()
     }
 
     pub fn limit(&self) -> i64 {
@@ -58,6 +77,17 @@ pub struct Page<T> {
     pub total: Option<i64>,
     /// True when `total` is the 10,000 cap rather than the exact figure.
     pub total_is_estimate: bool,
+}
+
+/// An RFC 3339 time with its offset, in UTC (a `+` decoded to a space is put back).
+pub fn parse_since(text: &str) -> Result<chrono::NaiveDateTime, AppError> {
+    let text = text.trim().replace(' ', "+");
+    chrono::DateTime::parse_from_rfc3339(&text).map(|t| t.naive_utc()).map_err(|_| {
+        AppError::BadRequest(
+            "Query parameter `updated_since` must be an RFC 3339 date-time with an offset, e.g. 2026-12-01T09:30:00Z."
+                .into(),
+        )
+    })
 }
 
 pub fn encode_id_cursor(id: &str) -> String {

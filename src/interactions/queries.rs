@@ -100,7 +100,7 @@ pub fn list(
         }
         q
     };
-    Ok(crate::db::id_page!(conn, keys, filtered, ix::id, desc))
+    Ok(crate::db::id_page!(conn, keys, filtered, ix::id, desc, since = ix::updated_at))
 }
 
 /// SPEC §8: a mentioned user is an active user of the account who sees the contact at

@@ -37,7 +37,14 @@ pub fn list(
             q
         }
     };
-    Ok(crate::db::id_page!(conn, keys, scoped, n::id, desc))
+    Ok(crate::db::id_page!(
+        conn,
+        keys,
+        scoped,
+        n::id,
+        desc,
+        since_by = |t: chrono::NaiveDateTime| n::created_at.ge(t).or(n::read_at.ge(t))
+    ))
 }
 
 /// Marks one of the actor's notifications read; the first `read_at` stays.

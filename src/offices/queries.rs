@@ -126,5 +126,5 @@ pub fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<OfficeRo
 /// One page of the account's offices, oldest first, with the bounded total.
 pub fn list_offices(conn: &mut DbConnection, actor: &Actor, keys: &PageKeys) -> Result<PageRows<OfficeRow>, AppError> {
     let scoped = || offices::table.filter(offices::account_id.eq(actor.account_id().to_owned())).into_boxed();
-    Ok(crate::db::id_page!(conn, keys, scoped, offices::id, asc))
+    Ok(crate::db::id_page!(conn, keys, scoped, offices::id, asc, since = offices::updated_at))
 }

@@ -48,7 +48,7 @@ pub fn list(
         }
         q
     };
-    Ok(crate::db::id_page!(conn, keys, filtered, orgs::id, asc))
+    Ok(crate::db::id_page!(conn, keys, filtered, orgs::id, asc, since = orgs::updated_at))
 }
 
 /// Creates an organization (any role).

@@ -133,7 +133,7 @@ pub fn list(
             None => q,
         }
     };
-    Ok(crate::db::id_page!(conn, keys, filtered, sf::id, asc))
+    Ok(crate::db::id_page!(conn, keys, filtered, sf::id, asc, since = sf::updated_at))
 }
 
 pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewSavedFilter) -> Result<SavedFilterView, AppError> {
@@ -277,10 +277,13 @@ pub fn run(
     };
     let scope = ContactScope::of(actor);
     Ok(match parsed {
-        Parsed::Contacts(filter) => SavedFilterResults::Contacts(crate::contacts::list::list(
+        Parsed::Contacts(mut filter) => SavedFilterResults::Contacts(crate::contacts::list::list(
             conn,
             &scope,
-            &filter,
+            &{
+                filter.since = page.since()?;
+                filter
+            },
             page.cursor.as_deref(),
             page.limit(),
             page.with_total.unwrap_or(false),

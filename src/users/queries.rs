@@ -138,5 +138,5 @@ pub fn list(
         }
         q
     };
-    Ok(crate::db::id_page!(conn, keys, scoped, users::id, asc))
+    Ok(crate::db::id_page!(conn, keys, scoped, users::id, asc, since = users::updated_at))
 }

@@ -20,6 +20,7 @@ mod openapi;
 mod replicas;
 mod robustness;
 mod saved_filters;
+mod sync;
 mod users;
 
 /// CI must exercise PostgreSQL: a CI run without TEST_DATABASE_URL fails here instead
