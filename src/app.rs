@@ -16,7 +16,7 @@ use crate::error::AppError;
 use crate::state::{AppState, LoginLimiter};
 use crate::{
     account, actions, audit, auth, contacts, custom_fields, deals, health, interactions, notifications, offices,
-    openapi, organizations, saved_filters, users,
+    openapi, organizations, saved_filters, users, webhooks,
 };
 
 /// Everything a running service needs, built once at start-up.
@@ -34,7 +34,7 @@ pub fn state(settings: Settings) -> Result<web::Data<AppState>, String> {
     let jwt = auth::jwt::JwtKeys::new(&secret, &settings.jwt_issuer, settings.access_token_ttl_secs);
     let login_limiter = LoginLimiter::new(settings.login_attempts_per_minute);
     let sealer = crate::http::Sealer::new(&secret);
-    Ok(web::Data::new(AppState { pool, settings, jwt, login_limiter, sealer }))
+    Ok(web::Data::new(AppState { pool, settings, jwt, login_limiter, sealer, deliveries: tokio::sync::Notify::new() }))
 }
 
 /// Applies pending migrations (start-up and `crm-api migrate`).
@@ -141,7 +141,16 @@ fn routes() -> UtoipaApp<
                 .service(audit::routes::activity)
                 .service(notifications::routes::list_notifications)
                 .service(notifications::routes::read_notification)
-                .service(audit::routes::list_audit),
+                .service(audit::routes::list_audit)
+                .service(webhooks::routes::list_webhooks)
+                .service(webhooks::routes::create_webhook)
+                .service(webhooks::routes::get_webhook)
+                .service(webhooks::routes::patch_webhook)
+                .service(webhooks::routes::delete_webhook)
+                .service(webhooks::routes::rotate_secret)
+                .service(webhooks::routes::test_webhook)
+                .service(webhooks::routes::list_deliveries)
+                .service(webhooks::routes::retry_delivery),
         )
 }
 

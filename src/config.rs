@@ -66,6 +66,21 @@ pub struct Settings {
     /// Comma-separated origins allowed by CORS; empty means no cross-origin access.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "")]
     pub cors_allowed_origins: String,
+    /// Lets webhook URLs use `http://` and loopback, private, link-local or multicast
+    /// addresses (development and tests only; SPEC §10).
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+    /// Webhook deliveries one process attempts at once.
+    #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 8)]
+    pub webhook_concurrency: usize,
+    /// How often an idle delivery worker looks for due deliveries, in milliseconds (a
+    /// write in the same process wakes it at once).
+    #[arg(long, env = "WEBHOOK_POLL_MS", default_value_t = 1000)]
+    pub webhook_poll_ms: u64,
+    /// Run the delivery worker in this process (`false` for a replica that only answers
+    /// requests).
+    #[arg(long, env = "WEBHOOK_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_worker: bool,
 }
 
 impl std::fmt::Debug for Settings {

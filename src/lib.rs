@@ -25,3 +25,4 @@ pub mod saved_filters;
 pub mod seed;
 pub mod state;
 pub mod users;
+pub mod webhooks;

@@ -127,6 +127,9 @@ fn serve(settings: Settings) -> Result<(), String> {
     let applied = app::migrate(&state)?;
     tracing::info!(applied, "migrations applied");
     actix_web::rt::System::new().block_on(async move {
+        if state.settings.webhook_worker {
+            crm_api::webhooks::worker::spawn(state.clone())?;
+        }
         let server = HttpServer::new(move || app::build(state.clone()))
             .shutdown_timeout(10)
             .worker_max_blocking_threads(blocking_threads)

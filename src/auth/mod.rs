@@ -114,6 +114,13 @@ impl FromRequest for Actor {
     }
 }
 
+/// The `Actor` of a user the service acts as without a request (a webhook's creator):
+/// the same load, so a deactivated user or a changed role counts at once (401 when gone
+/// or deactivated).
+pub fn actor_of_user(conn: &mut DbConnection, user_id: &str, account_id: &str) -> Result<Actor, AppError> {
+    load_actor(conn, Credential::Jwt { user_id: user_id.to_owned(), account_id: account_id.to_owned() })
+}
+
 type ActorRow = (String, String, String, i64, bool, String, Option<String>, Option<i32>);
 
 /// Loads the user (with the account's default access and the user's office grants, in one

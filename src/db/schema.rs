@@ -287,6 +287,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhooks (id) {
+        id -> Text,
+        account_id -> Text,
+        user_id -> Text,
+        url -> Text,
+        events -> Text,
+        secret -> Text,
+        active -> Bool,
+        disabled_reason -> Nullable<Text>,
+        failing_since -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (seq) {
+        seq -> BigInt,
+        id -> Text,
+        account_id -> Text,
+        webhook_id -> Text,
+        event_type -> Text,
+        entity_type -> Text,
+        entity_id -> Text,
+        level -> Nullable<Integer>,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        last_attempt_at -> Nullable<Timestamp>,
+        response_status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        error -> Nullable<Text>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(deal_items -> deals (deal_id));
 diesel::joinable!(contact_tags -> contacts (contact_id));
@@ -315,4 +357,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     custom_values,
     saved_filters,
     idempotency_keys,
+    webhooks,
+    webhook_deliveries,
 );

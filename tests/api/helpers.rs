@@ -26,6 +26,9 @@ pub struct TestApp {
     pub backend: &'static str,
     sqlite_file: Option<std::path::PathBuf>,
     database_url: String,
+    /// The app's state, for driving the webhook worker one round at a time.
+    #[allow(dead_code)]
+    pub state: actix_web::web::Data<crm_api::state::AppState>,
 }
 
 impl Drop for TestApp {
@@ -56,6 +59,10 @@ pub fn settings(database_url: String) -> Settings {
         db_timeout_secs: 5,
         login_attempts_per_minute: 1000,
         cors_allowed_origins: String::new(),
+        webhook_allow_private: true,
+        webhook_concurrency: 8,
+        webhook_poll_ms: 100,
+        webhook_worker: false,
     }
 }
 
@@ -165,6 +172,7 @@ impl TestApp {
 
     async fn start(state: actix_web::web::Data<crm_api::state::AppState>, backend: &'static str) -> TestApp {
         let database_url = state.settings.database_url.clone();
+        let app_state = state.clone();
         let svc = Rc::new(actix_web::test::init_service(crm_api::app::build(state)).await);
         let service: BoxedService = Rc::new(move |req| {
             let svc = svc.clone();
@@ -175,7 +183,7 @@ impl TestApp {
                 }
             })
         });
-        TestApp { service, backend, sqlite_file: None, database_url }
+        TestApp { service, backend, sqlite_file: None, database_url, state: app_state }
     }
 
     /// Runs one SQL statement on the app's database over a connection of its own (for

@@ -203,7 +203,13 @@ async fn updated_since_filters_every_list(app: TestApp) {
             ("/v1/offices", created(&app, &owner, "/v1/offices", json!({"name": format!("Office {round}")})).await),
             (
                 "/v1/deals",
-                created(&app, &owner, "/v1/deals", json!({"contact_id": cid, "name": "D", "amount": 1, "currency": "EUR"})).await,
+                created(
+                    &app,
+                    &owner,
+                    "/v1/deals",
+                    json!({"contact_id": cid, "name": "D", "amount": 1, "currency": "EUR"}),
+                )
+                .await,
             ),
             (
                 "/v1/actions",
