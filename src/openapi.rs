@@ -111,6 +111,7 @@ fn idempotency_keys(doc: &mut Doc) {
             .build();
         op.parameters.get_or_insert_with(Vec::new).push(parameter);
         for (code, text) in [
+            ("400", "Malformed request (also: an `Idempotency-Key` that is not 1 to 255 visible characters)"),
             ("409", "Conflict (also: a request with this `Idempotency-Key` is still running)"),
             ("422", "Validation failed (also: the `Idempotency-Key` was used for another request)"),
         ] {

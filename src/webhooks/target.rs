@@ -79,8 +79,12 @@ pub async fn check(url: &Url, allow_private: bool) -> Result<(), String> {
     }
     let host = url.host_str().unwrap_or_default().to_owned();
     let port = url.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<SocketAddr> =
-        tokio::net::lookup_host((host.as_str(), port)).await.map_err(|e| format!("does not resolve ({e})"))?.collect();
+    let lookup = tokio::net::lookup_host((host.as_str(), port));
+    let addrs: Vec<SocketAddr> = tokio::time::timeout(std::time::Duration::from_secs(5), lookup)
+        .await
+        .map_err(|_| "does not resolve within 5 seconds".to_owned())?
+        .map_err(|e| format!("does not resolve ({e})"))?
+        .collect();
     if addrs.is_empty() {
         return Err("does not resolve".into());
     }
