@@ -236,7 +236,7 @@ pub fn build(
         .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", doc))
         .default_service(web::to(unmatched))
         // `Idempotency-Key` on creating POSTs, after the query string's check.
-        .wrap(middleware::from_fn(crate::idempotency::guard))
+        .wrap(crate::idempotency::Idempotency)
         // Every query string is checked once, here, before any route reads it.
         .wrap_fn(|req, srv| {
             let call = match crate::http::check_query_string(req.query_string()) {

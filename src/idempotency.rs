@@ -11,15 +11,18 @@
 //! until `LEASE_SECS` pass; a retry then runs again (README: the one window where work can
 //! happen twice).
 
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 
-use actix_web::body::{to_bytes, BoxBody, MessageBody};
-use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
+use actix_web::body::{to_bytes, BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{forward_ready, ResourceDef, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::{header, Method, StatusCode};
-use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use diesel::prelude::*;
-use futures_util::StreamExt;
+use futures_util::future::{Either, MapOk};
+use futures_util::{StreamExt, TryFutureExt};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
@@ -207,28 +210,85 @@ fn digest(req: &ServiceRequest, body: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
-/// The middleware: every `POST` to a creating path that carries `Idempotency-Key`.
-pub async fn guard(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let value = match req.headers().get(HEADER) {
-        Some(v) if req.method() == Method::POST => v.clone(),
-        _ => return next.call(req).await.map(ServiceResponse::map_into_boxed_body),
+/// The middleware (`App::wrap(Idempotency)`). A request without the header costs one
+/// header lookup and no allocation: it goes straight to the service, its body untouched;
+/// only a `POST` with the header takes the keyed path.
+pub struct Idempotency;
+
+impl<S, B> Transform<S, ServiceRequest> for Idempotency
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Error = actix_web::Error;
+    type Transform = IdempotencyService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(IdempotencyService { service: Rc::new(service) }))
+    }
+}
+
+pub struct IdempotencyService<S> {
+    service: Rc<S>,
+}
+
+type Passed<B> = fn(ServiceResponse<B>) -> ServiceResponse<EitherBody<B, BoxBody>>;
+type Keyed<B> = Pin<Box<dyn Future<Output = Result<ServiceResponse<EitherBody<B, BoxBody>>, actix_web::Error>>>>;
+
+impl<S, B> Service<ServiceRequest> for IdempotencyService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Error = actix_web::Error;
+    type Future = Either<MapOk<S::Future, Passed<B>>, Keyed<B>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        if req.method() != Method::POST || !req.headers().contains_key(HEADER) {
+            return Either::Left(self.service.call(req).map_ok(ServiceResponse::map_into_left_body as Passed<B>));
+        }
+        let service = self.service.clone();
+        Either::Right(Box::pin(async move { keyed(req, service).await.map(ServiceResponse::map_into_right_body) }))
+    }
+}
+
+/// Calls the service, its body boxed (the keyed path's answers are built here).
+async fn pass<S, B>(service: &S, req: ServiceRequest) -> Result<ServiceResponse<BoxBody>, actix_web::Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody + 'static,
+{
+    service.call(req).await.map(ServiceResponse::map_into_boxed_body)
+}
+
+/// A `POST` that carries `Idempotency-Key`: keyed when its path creates something.
+async fn keyed<S, B>(mut req: ServiceRequest, service: Rc<S>) -> Result<ServiceResponse<BoxBody>, actix_web::Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody + 'static,
+{
+    let Some(value) = req.headers().get(HEADER).cloned() else {
+        return pass(&*service, req).await;
     };
     let creating = req.app_data::<web::Data<CreatingPaths>>().is_some_and(|c| c.contains(req.path()));
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return pass(&*service, req).await;
     };
     if !creating {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return pass(&*service, req).await;
     }
     let key = match parse_key(&value) {
         Ok(k) => k,
         Err(e) => return Ok(problem(req, e)),
     };
     let Ok(caller) = Caller::from_request_head(req.request()) else {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return pass(&*service, req).await;
     };
     // The body, read once to compare it with the first request's and handed on as it was.
     let limit = state.settings.json_body_limit.max(state.settings.import_body_limit);
@@ -254,7 +314,7 @@ pub async fn guard(
         Err(e) => return Ok(problem(req, e)),
         Ok(Claim::Anonymous) => {
             req.set_payload(actix_web::dev::Payload::from(body));
-            return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+            return pass(&*service, req).await;
         }
         Ok(Claim::Busy) => {
             let e = AppError::Conflict("A request with this Idempotency-Key is still running; retry later.".into());
@@ -271,7 +331,7 @@ pub async fn guard(
         Ok(Claim::Claimed(user_id)) => user_id,
     };
     req.set_payload(actix_web::dev::Payload::from(body));
-    let res = match next.call(req).await {
+    let res = match service.call(req).await {
         Ok(res) => res,
         Err(e) => {
             // The handler failed without an answer: free the key for a retry.
