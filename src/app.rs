@@ -34,7 +34,7 @@ pub fn state(settings: Settings) -> Result<web::Data<AppState>, String> {
     let jwt = auth::jwt::JwtKeys::new(&secret, &settings.jwt_issuer, settings.access_token_ttl_secs);
     let login_limiter = LoginLimiter::new(settings.login_attempts_per_minute);
     let sealer = crate::http::Sealer::new(&secret);
-    Ok(web::Data::new(AppState { pool, settings, jwt, login_limiter, sealer, deliveries: tokio::sync::Notify::new() }))
+    Ok(web::Data::new(AppState { pool, settings, jwt, login_limiter, sealer }))
 }
 
 /// Applies pending migrations (start-up and `crm-api migrate`).

@@ -16,9 +16,6 @@ pub struct AppState {
     pub login_limiter: LoginLimiter,
     /// Seals the contact list's keyset cursors (key derived from the signing secret).
     pub sealer: crate::http::Sealer,
-    /// Wakes this process's delivery worker after a write queued deliveries (a hint only:
-    /// the worker also polls, and any replica's worker may take them).
-    pub deliveries: tokio::sync::Notify,
 }
 
 /// Login throttling per email and per client address (in memory, per process).

@@ -15,6 +15,7 @@ use crate::error::AppError;
 use crate::http::{if_match, now, ok_with_etag, ValidJson};
 use crate::state::AppState;
 use crate::users::model::{UserRow, UserView};
+use crate::webhooks::outbox;
 
 fn find(conn: &mut DbConnection, actor: &Actor) -> Result<AccountRow, AppError> {
     accounts::table.filter(accounts::id.eq(actor.account_id())).first(conn).optional()?.ok_or(AppError::NotFound)
@@ -125,6 +126,9 @@ pub async fn patch_account(
                 Some(&before.view()),
                 Some(&next.view()),
             )?;
+            if next.default_contact_access != before.default_contact_access {
+                outbox::access_changed(conn, &next.id, None, &[outbox::DEFAULT_ACCESS])?;
+            }
             Ok(Some(next))
         })
     })

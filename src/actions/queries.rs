@@ -9,6 +9,7 @@ use crate::db::schema::{actions, contacts};
 use crate::db::DbConnection;
 use crate::error::AppError;
 use crate::http::{new_id, now, PageKeys, PageRows};
+use crate::webhooks::outbox::{self, Derived, Op};
 
 /// Actions whose contact the scope sees at `view` or above.
 fn scoped(scope: &ContactScope) -> actions::BoxedQuery<'static, crate::db::MultiBackend> {
@@ -97,6 +98,7 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewAction) -> Resul
     diesel::insert_into(actions::table).values(&row).execute(conn)?;
     let view = ActionView::from(&row);
     audit::record(conn, &AuditCtx::from(actor), "action", &row.id, None, Some(&view))?;
+    outbox::derived_changed(conn, actor.account_id(), Derived::Action, std::slice::from_ref(&row.id), Op::Created)?;
     Ok(view)
 }
 
@@ -159,6 +161,13 @@ pub fn change(
         }
         let (old, new) = (ActionView::from(&before), ActionView::from(&next));
         audit::record(conn, &AuditCtx::from(actor), "action", &next.id, Some(&old), Some(&new))?;
+        outbox::derived_changed(
+            conn,
+            actor.account_id(),
+            Derived::Action,
+            std::slice::from_ref(&next.id),
+            Op::Updated,
+        )?;
         Ok(Some(new))
     })
 }
@@ -181,7 +190,8 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<(), Ap
         // Gone, or out of reach, since it was read: nothing changed, nothing to audit.
         return Err(AppError::NotFound);
     }
-    audit::record::<ActionView>(conn, &AuditCtx::from(actor), "action", &row.id, Some(&ActionView::from(&row)), None)
+    audit::record::<ActionView>(conn, &AuditCtx::from(actor), "action", &row.id, Some(&ActionView::from(&row)), None)?;
+    outbox::derived_deleted(conn, actor.account_id(), Derived::Action, &[(row.id.clone(), row.contact_id.clone())])
 }
 
 /// How many open actions of the scope (the whole account, for owner/admin) are assigned
@@ -207,8 +217,10 @@ pub fn move_assigned(conn: &mut DbConnection, actor: &Actor, from: &str, to: Opt
         .set((actions::assignee_id.eq(to), actions::version.eq(actions::version + 1), actions::updated_at.eq(now())))
         .returning((actions::id, actions::contact_id))
         .get_results(conn)?;
+    let ids: Vec<String> = moved.iter().map(|(id, _)| id.clone()).collect();
     let rows: Vec<(String, Option<String>)> = moved.into_iter().map(|(id, c)| (id, Some(c))).collect();
     audit::record_moves(conn, &AuditCtx::from(actor), "action", &rows, "assignee_id", Some(from), to)?;
+    outbox::derived_changed(conn, actor.account_id(), Derived::Action, &ids, Op::Updated)?;
     Ok(rows.len())
 }
 
@@ -230,5 +242,37 @@ pub fn delete_for_contact(conn: &mut DbConnection, actor: &Actor, contact_id: &s
         entries.extend(audit::entry::<ActionView>(&ctx, "action", &row.id, Some(&ActionView::from(row)), None)?);
     }
     crate::db::insert_batch!(conn, crate::db::schema::audit_log::table, &entries)?;
-    Ok(())
+    let gone: Vec<(String, String)> = rows.iter().map(|r| (r.id.clone(), r.contact_id.clone())).collect();
+    outbox::derived_deleted(conn, actor.account_id(), Derived::Action, &gone)
+}
+
+/// The actions of `ids` as each of `scopes` sees them (view on their contact), in one
+/// statement: `(index of the scope, action, level on its contact)` (the outbox, SPEC §10).
+pub fn seen_by(
+    conn: &mut DbConnection,
+    scopes: &[ContactScope],
+    ids: &[String],
+) -> Result<Vec<(usize, ActionView, Level)>, AppError> {
+    use diesel::sql_types::Integer;
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        for (g, group) in scopes.chunks(16).enumerate() {
+            let parts = group
+                .iter()
+                .enumerate()
+                .map(|(i, scope)| {
+                    actions::table
+                        .inner_join(contacts::table.on(contacts::id.eq(actions::contact_id)))
+                        .filter(actions::account_id.eq(scope.account_id().to_owned()))
+                        .filter(scope.at_least(Level::View))
+                        .filter(actions::id.eq_any(chunk.to_vec()))
+                        .select((((g * 16 + i) as i32).into_sql::<Integer>(), actions::all_columns, scope.level()))
+                        .into_boxed()
+                })
+                .collect();
+            let rows: Vec<(i32, ActionRow, i32)> = crate::db::UnionAll(parts).load(conn)?;
+            out.extend(rows.iter().map(|(i, row, rank)| (*i as usize, ActionView::from(row), Level::from_rank(*rank))));
+        }
+    }
+    Ok(out)
 }

@@ -18,6 +18,7 @@ use crate::error::{AppError, FieldErrors};
 use crate::http::{new_id, now};
 use crate::notifications::model::NotificationRow;
 use crate::refs::RefCache;
+use crate::webhooks::outbox::{self, Op};
 
 pub use crate::db::lower;
 
@@ -206,7 +207,8 @@ pub fn insert_all(
     insert_batch!(conn, contact_tags::table, &tags)?;
     custom::insert_index(conn, &values)?;
     insert_batch!(conn, audit_log::table, &entries)?;
-    Ok(())
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    outbox::watch_contacts(conn, actor.account_id(), &[])?.emit(conn, &ids, Op::Created)
 }
 
 /// SPEC §2: a focused user's new contact whose email another contact already uses tells
@@ -354,6 +356,7 @@ fn try_update(
         return Ok(Some(ContactOut::project(&before, level)));
     }
     next.tags = ContactRow::encode_tags(&tags);
+    let watch = outbox::watch_contacts(conn, actor.account_id(), std::slice::from_ref(&before.id))?;
     // The rule is in the UPDATE too, and the version pins the row the checks above saw.
     let changed = diesel::update(contacts::table)
         .filter(contacts::id.eq(&before.id))
@@ -396,6 +399,7 @@ fn try_update(
         Some(&audit_view(&before, &before_tags)),
         Some(&audit_view(&next, &tags)),
     )?;
+    watch.emit(conn, std::slice::from_ref(&next.id), Op::Updated)?;
     let level_after = find(conn, scope, &next.id).map(|(_, l)| l).unwrap_or(Level::Hidden);
     Ok(Some(ContactOut::project(&next, level_after)))
 }
@@ -428,6 +432,7 @@ pub fn delete(
         return Err(AppError::forbidden("Your role may not delete this contact."));
     }
     let tags = before.tag_list();
+    let watch = outbox::watch_contacts(conn, actor.account_id(), std::slice::from_ref(&before.id))?;
     dependents(conn, &before.id)?;
     let deleted =
         diesel::delete(contacts::table.filter(contacts::id.eq(&before.id)).filter(scope.at_least(Level::Edit)))
@@ -436,7 +441,8 @@ pub fn delete(
         return Err(AppError::NotFound);
     }
     custom::forget(conn, &[before.id.as_str()])?;
-    audit::record(conn, &AuditCtx::from(actor), "contact", &before.id, Some(&audit_view(&before, &tags)), None)
+    audit::record(conn, &AuditCtx::from(actor), "contact", &before.id, Some(&audit_view(&before, &tags)), None)?;
+    watch.emit(conn, std::slice::from_ref(&before.id), Op::Deleted)
 }
 
 /// A contact column that points at another record, moved when that record is deleted.
@@ -487,7 +493,24 @@ pub fn move_linked(
     let scope = ContactScope::of(actor);
     let at = now();
     let bump = (contacts::version.eq(contacts::version + 1), contacts::updated_at.eq(at));
-    // The same statement for each column (diesel types each column apart).
+    // The same statements for each column (diesel types each column apart): the ids that
+    // will move (for the outbox's view before), then the move.
+    macro_rules! linked_ids {
+        ($column:expr) => {
+            scope
+                .contacts()
+                .filter(scope.at_least(Level::Edit))
+                .filter($column.eq(from))
+                .select(contacts::id)
+                .load(conn)?
+        };
+    }
+    let ids: Vec<String> = match link {
+        ContactLink::Owner => linked_ids!(contacts::owner_id),
+        ContactLink::Office => linked_ids!(contacts::office_id),
+        ContactLink::Organization => linked_ids!(contacts::organization_id),
+    };
+    let watch = outbox::watch_contacts(conn, actor.account_id(), &ids)?;
     macro_rules! move_column {
         ($column:expr) => {
             diesel::update(contacts::table)
@@ -503,8 +526,9 @@ pub fn move_linked(
         ContactLink::Office => move_column!(contacts::office_id),
         ContactLink::Organization => move_column!(contacts::organization_id),
     };
-    let rows: Vec<(String, Option<String>)> = moved.into_iter().map(|id| (id.clone(), Some(id))).collect();
+    let rows: Vec<(String, Option<String>)> = moved.iter().map(|id| (id.clone(), Some(id.clone()))).collect();
     audit::record_moves(conn, &AuditCtx::from(actor), "contact", &rows, link.field(), Some(from), to)?;
+    watch.emit(conn, &moved, Op::Updated)?;
     Ok(rows.len())
 }
 
@@ -548,4 +572,35 @@ pub fn visible_emails(
         existing.extend(found.into_iter().filter_map(|(e, id)| e.map(|e| (e, id))));
     }
     Ok(existing)
+}
+
+/// The contacts of `ids` as each of `scopes` sees them, in one statement (one scoped query
+/// per scope, `UNION ALL`): `(index of the scope, row, level)` for every contact a scope
+/// sees at `limited` or above; a contact it does not see is simply absent. The outbox
+/// makes every subscriber's payload from this (SPEC §10).
+pub fn seen_by(
+    conn: &mut DbConnection,
+    scopes: &[ContactScope],
+    ids: &[String],
+) -> Result<Vec<(usize, ContactRow, Level)>, AppError> {
+    use diesel::sql_types::Integer;
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        for (g, group) in scopes.chunks(16).enumerate() {
+            let parts = group
+                .iter()
+                .enumerate()
+                .map(|(i, scope)| {
+                    scope.contacts().filter(contacts::id.eq_any(chunk.to_vec())).select((
+                        ((g * 16 + i) as i32).into_sql::<Integer>(),
+                        contacts::all_columns,
+                        scope.level(),
+                    ))
+                })
+                .collect();
+            let rows: Vec<(i32, ContactRow, i32)> = crate::db::UnionAll(parts).load(conn)?;
+            out.extend(rows.into_iter().map(|(i, row, rank)| (i as usize, row, Level::from_rank(rank))));
+        }
+    }
+    Ok(out)
 }

@@ -138,6 +138,9 @@ pub struct Pool {
     pub(super) gate: std::sync::Arc<tokio::sync::Semaphore>,
     pub(super) timeout: Duration,
     pub(super) reach: std::sync::Arc<Reachability>,
+    /// Woken after a committed write queued webhook deliveries (`tx::mark_queued`): a hint
+    /// to this process's delivery worker, which also polls (any replica may take them).
+    pub(super) queued: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Whether the database took new connections lately. While the last attempt to connect
@@ -194,6 +197,11 @@ impl Pool {
     pub fn get(&self) -> Result<PooledConn, r2d2::PoolError> {
         self.inner.get()
     }
+
+    /// Notified after a committed write queued deliveries.
+    pub fn queued(&self) -> &tokio::sync::Notify {
+        &self.queued
+    }
 }
 
 pub struct PoolOptions {
@@ -224,5 +232,6 @@ pub fn build_pool(url: &DbUrl, opts: &PoolOptions) -> Result<Pool, String> {
         .test_on_check_out(opts.test_on_check_out)
         .build_unchecked(Manager { url: url.clone() });
     let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(opts.max_size as usize));
-    Ok(Pool { inner, gate, timeout: opts.connect_timeout, reach })
+    let queued = std::sync::Arc::new(tokio::sync::Notify::new());
+    Ok(Pool { inner, gate, timeout: opts.connect_timeout, reach, queued })
 }

@@ -38,6 +38,40 @@ where
 
 impl<Q, Conn> RunQueryDsl<Conn> for CountOf<Q> {}
 
+/// `<q1> UNION ALL <q2> …`: one statement for a list of queries of one shape, built at run
+/// time (the outbox: the same scoped query once per subscriber, one round trip for all).
+/// The parts carry no ORDER BY or LIMIT (SQLite allows neither inside a compound select).
+/// Never empty.
+#[derive(Debug, Clone)]
+pub struct UnionAll<Q>(pub Vec<Q>);
+
+impl<Q> diesel::query_builder::QueryId for UnionAll<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for UnionAll<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, DB> diesel::query_builder::QueryFragment<DB> for UnionAll<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        for (i, part) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(" UNION ALL ");
+            }
+            part.walk_ast(out.reborrow())?;
+        }
+        Ok(())
+    }
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for UnionAll<Q> {}
+
 /// Above this many matching rows a list's `total` is this cap, flagged
 /// `total_is_estimate: true`, so `with_total=true` never counts more rows than this.
 pub const TOTAL_CAP: i64 = 10_000;

@@ -6,6 +6,17 @@ use diesel::prelude::*;
 use super::{DbConnection, Pool};
 use crate::error::AppError;
 
+thread_local! {
+    /// Set when the transaction running on this thread queued a webhook delivery.
+    static QUEUED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Called by the outbox for each delivery it writes: once this thread's transaction
+/// commits, `write` wakes the delivery worker.
+pub fn mark_queued() {
+    QUEUED.with(|q| q.set(true));
+}
+
 /// Runs `f` in one transaction. SQLite transactions start with `BEGIN IMMEDIATE`, so two
 /// writers queue on the busy timeout instead of failing with "database is locked" when
 /// a read lock would have to be upgraded.
@@ -13,6 +24,7 @@ pub fn write_tx<T, F>(conn: &mut DbConnection, f: F) -> Result<T, AppError>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
 {
+    QUEUED.with(|q| q.set(false));
     match conn {
         DbConnection::Pg(c) => <AnsiTransactionManager as TransactionManager<PgConnection>>::begin_transaction(c)?,
         DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
@@ -84,5 +96,13 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
-    run(pool, move |conn| write_tx(conn, f)).await
+    let queued = pool.queued.clone();
+    run(pool, move |conn| {
+        let result = write_tx(conn, f);
+        if result.is_ok() && QUEUED.with(|q| q.replace(false)) {
+            queued.notify_one();
+        }
+        result
+    })
+    .await
 }

@@ -15,6 +15,7 @@ use crate::db::{DbConnection, MultiBackend};
 use crate::error::{AppError, FieldErrors};
 use crate::http::{new_id, now};
 use crate::refs::RefCache;
+use crate::webhooks::outbox::{self, Derived, Op};
 
 pub type DealQuery = diesel::internal::table_macro::BoxedSelectStatement<
     'static,
@@ -139,6 +140,7 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewDeal) -> Result<
     // The deal takes the caller's level on its contact, read above.
     let view = view(conn, &row, level)?;
     audit::record(conn, &AuditCtx::from(actor), "deal", &row.id, None, Some(&view))?;
+    outbox::derived_changed(conn, actor.account_id(), Derived::Deal, std::slice::from_ref(&row.id), Op::Created)?;
     Ok(view)
 }
 
@@ -253,6 +255,7 @@ fn try_update(
     let (_, level) = find(conn, scope, &next.id)?;
     let after = view(conn, &next, level)?;
     audit::record(conn, &AuditCtx::from(actor), "deal", &next.id, Some(&before_view), Some(&after))?;
+    outbox::derived_changed(conn, actor.account_id(), Derived::Deal, std::slice::from_ref(&next.id), Op::Updated)?;
     Ok(Some(after))
 }
 
@@ -277,7 +280,8 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<(), Ap
         return Err(AppError::NotFound);
     }
     custom::forget(conn, &[row.id.as_str()])?;
-    audit::record::<DealView>(conn, &AuditCtx::from(actor), "deal", &row.id, Some(&before), None)
+    audit::record::<DealView>(conn, &AuditCtx::from(actor), "deal", &row.id, Some(&before), None)?;
+    outbox::derived_deleted(conn, actor.account_id(), Derived::Deal, &[(row.id.clone(), row.contact_id.clone())])
 }
 
 /// Item writes: `edit_deal_items` and edit on the contact; audited as a change of the deal.
@@ -314,6 +318,7 @@ pub fn change_items(
         let next = DealRow { version: row.version + 1, updated_at: at, ..row };
         let after = view(conn, &next, level)?;
         audit::record(conn, &AuditCtx::from(actor), "deal", &next.id, Some(&before), Some(&after))?;
+        outbox::derived_changed(conn, actor.account_id(), Derived::Deal, std::slice::from_ref(&next.id), Op::Updated)?;
         Ok(Some(after))
     })
 }
@@ -375,8 +380,10 @@ pub fn move_linked(
         DealLink::Owner => move_column!(deals::owner_id),
         DealLink::Organization => move_column!(deals::organization_id),
     };
+    let ids: Vec<String> = moved.iter().map(|(id, _)| id.clone()).collect();
     let rows: Vec<(String, Option<String>)> = moved.into_iter().map(|(id, c)| (id, Some(c))).collect();
     audit::record_moves(conn, &AuditCtx::from(actor), "deal", &rows, link.field(), Some(from), to)?;
+    outbox::derived_changed(conn, actor.account_id(), Derived::Deal, &ids, Op::Updated)?;
     Ok(rows.len())
 }
 
@@ -407,7 +414,8 @@ pub fn delete_for_contact(conn: &mut DbConnection, actor: &Actor, contact_id: &s
         .collect::<Result<Vec<_>, _>>()?;
     let entries: Vec<_> = entries.into_iter().flatten().collect();
     crate::db::insert_batch!(conn, crate::db::schema::audit_log::table, &entries)?;
-    Ok(())
+    let gone: Vec<(String, String)> = views.iter().map(|v| (v.id.clone(), contact_id.to_owned())).collect();
+    outbox::derived_deleted(conn, actor.account_id(), Derived::Deal, &gone)
 }
 
 /// An organization's deals the scope sees (view on their contact), oldest first.
@@ -560,4 +568,37 @@ pub fn delete_item(conn: &mut DbConnection, actor: &Actor, deal_id: &str, item_i
         }
         Ok(())
     })
+}
+
+/// The deals of `ids` as each of `scopes` sees them (view on their contact), in one
+/// statement: `(index of the scope, deal)`; what a scope does not see is absent (the
+/// outbox, SPEC §10).
+pub fn seen_by(
+    conn: &mut DbConnection,
+    scopes: &[ContactScope],
+    ids: &[String],
+) -> Result<Vec<(usize, DealView)>, AppError> {
+    use diesel::sql_types::Integer;
+    let mut found: Vec<(usize, DealRow, Level)> = Vec::new();
+    for chunk in ids.chunks(500) {
+        for (g, group) in scopes.chunks(16).enumerate() {
+            let parts = group
+                .iter()
+                .enumerate()
+                .map(|(i, scope)| {
+                    deals::table
+                        .inner_join(contacts::table.on(contacts::id.eq(deals::contact_id)))
+                        .filter(deals::account_id.eq(scope.account_id().to_owned()))
+                        .filter(scope.at_least(Level::View))
+                        .filter(deals::id.eq_any(chunk.to_vec()))
+                        .select((((g * 16 + i) as i32).into_sql::<Integer>(), deals::all_columns, scope.level()))
+                        .into_boxed()
+                })
+                .collect();
+            let rows: Vec<(i32, DealRow, i32)> = crate::db::UnionAll(parts).load(conn)?;
+            found.extend(rows.into_iter().map(|(i, row, rank)| (i as usize, row, Level::from_rank(rank))));
+        }
+    }
+    let (who, rows): (Vec<usize>, Vec<(DealRow, Level)>) = found.into_iter().map(|(i, r, l)| (i, (r, l))).unzip();
+    Ok(who.into_iter().zip(views(conn, rows)?).collect())
 }

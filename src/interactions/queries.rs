@@ -13,6 +13,7 @@ use crate::db::{insert_batch, DbConnection, MultiBackend};
 use crate::error::{AppError, FieldErrors};
 use crate::http::{new_id, now, PageKeys, PageRows};
 use crate::notifications::model::NotificationRow;
+use crate::webhooks::outbox::{self, Op};
 
 /// Items of `kind` whose contact the scope sees at `view` or above.
 fn scoped(scope: &ContactScope, kind: Kind) -> ix::BoxedQuery<'static, MultiBackend> {
@@ -227,6 +228,7 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, d: Draft) -> Result<Intera
     add_mentions(conn, actor, &row, &d.mentions)?;
     let view = InteractionView::of(&row, sorted(d.mentions));
     audit::record(conn, &AuditCtx::from(actor), d.kind.as_str(), &row.id, None, Some(&view))?;
+    outbox::derived_changed(conn, actor.account_id(), d.kind.into(), std::slice::from_ref(&row.id), Op::Created)?;
     Ok(view)
 }
 
@@ -336,6 +338,7 @@ pub fn change(
         add_mentions(conn, actor, &next, &added)?;
         let new = InteractionView::of(&next, sorted(wanted.clone()));
         audit::record(conn, &AuditCtx::from(actor), kind.as_str(), &next.id, Some(&old), Some(&new))?;
+        outbox::derived_changed(conn, actor.account_id(), kind.into(), std::slice::from_ref(&next.id), Op::Updated)?;
         Ok(Some(new))
     })
 }
@@ -363,7 +366,8 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, kind: Kind, id: &str) -> R
         // Out of reach since it was read: the transaction rolls the mentions back.
         return Err(AppError::NotFound);
     }
-    audit::record::<InteractionView>(conn, &AuditCtx::from(actor), kind.as_str(), &row.id, Some(&before), None)
+    audit::record::<InteractionView>(conn, &AuditCtx::from(actor), kind.as_str(), &row.id, Some(&before), None)?;
+    outbox::derived_deleted(conn, actor.account_id(), kind.into(), &[(row.id.clone(), row.contact_id.clone())])
 }
 
 /// Deletes the notes and calls of a contact that is being deleted (the caller may delete
@@ -396,6 +400,11 @@ pub fn delete_for_contact(conn: &mut DbConnection, actor: &Actor, contact_id: &s
         entries.extend(audit::entry::<InteractionView>(&ctx, &row.kind, &row.id, Some(v), None)?);
     }
     insert_batch!(conn, crate::db::schema::audit_log::table, &entries)?;
+    for kind in [Kind::Note, Kind::Call] {
+        let gone: Vec<(String, String)> =
+            rows.iter().filter(|r| r.kind == kind.as_str()).map(|r| (r.id.clone(), r.contact_id.clone())).collect();
+        outbox::derived_deleted(conn, actor.account_id(), kind.into(), &gone)?;
+    }
     Ok(())
 }
 
@@ -418,6 +427,8 @@ pub fn unlink_deal(conn: &mut DbConnection, actor: &Actor, deal_id: &str) -> Res
 /// version and an audit entry; their mentions go.
 pub fn forget_user(conn: &mut DbConnection, actor: &Actor, user_id: &str) -> Result<(), AppError> {
     let scope = ContactScope::of(actor);
+    diesel::delete(im::table.filter(im::account_id.eq(actor.account_id())).filter(im::user_id.eq(user_id)))
+        .execute(conn)?;
     let moved: Vec<(String, String, String)> = diesel::update(ix::table)
         .filter(ix::account_id.eq(actor.account_id()))
         .filter(scope.contact_in(ix::contact_id, Level::Edit))
@@ -425,10 +436,7 @@ pub fn forget_user(conn: &mut DbConnection, actor: &Actor, user_id: &str) -> Res
         .set((ix::author_id.eq(None::<String>), ix::version.eq(ix::version + 1), ix::updated_at.eq(now())))
         .returning((ix::id, ix::kind, ix::contact_id))
         .get_results(conn)?;
-    record_moves(conn, actor, moved, "author_id", Some(user_id))?;
-    diesel::delete(im::table.filter(im::account_id.eq(actor.account_id())).filter(im::user_id.eq(user_id)))
-        .execute(conn)?;
-    Ok(())
+    record_moves(conn, actor, moved, "author_id", Some(user_id))
 }
 
 fn record_moves(
@@ -446,6 +454,43 @@ fn record_moves(
             .map(|(id, _, contact)| (id.clone(), Some(contact.clone())))
             .collect();
         audit::record_moves(conn, &ctx, kind.as_str(), &rows, field, old, None)?;
+        let ids: Vec<String> = rows.into_iter().map(|(id, _)| id).collect();
+        outbox::derived_changed(conn, actor.account_id(), kind.into(), &ids, Op::Updated)?;
     }
     Ok(())
+}
+
+/// The notes or calls of `ids` as each of `scopes` sees them (view on their contact), in
+/// one statement: `(index of the scope, item, level on its contact)` (the outbox, SPEC §10).
+pub fn seen_by(
+    conn: &mut DbConnection,
+    scopes: &[ContactScope],
+    kind: Kind,
+    ids: &[String],
+) -> Result<Vec<(usize, InteractionView, Level)>, AppError> {
+    use diesel::sql_types::Integer;
+    let mut found: Vec<(usize, InteractionRow, Level)> = Vec::new();
+    for chunk in ids.chunks(500) {
+        for (g, group) in scopes.chunks(16).enumerate() {
+            let parts = group
+                .iter()
+                .enumerate()
+                .map(|(i, scope)| {
+                    ix::table
+                        .inner_join(contacts::table.on(contacts::id.eq(ix::contact_id)))
+                        .filter(ix::account_id.eq(scope.account_id().to_owned()))
+                        .filter(ix::kind.eq(kind.as_str()))
+                        .filter(scope.at_least(Level::View))
+                        .filter(ix::id.eq_any(chunk.to_vec()))
+                        .select((((g * 16 + i) as i32).into_sql::<Integer>(), ix::all_columns, scope.level()))
+                        .into_boxed()
+                })
+                .collect();
+            let rows: Vec<(i32, InteractionRow, i32)> = crate::db::UnionAll(parts).load(conn)?;
+            found.extend(rows.into_iter().map(|(i, row, rank)| (i as usize, row, Level::from_rank(rank))));
+        }
+    }
+    let rows: Vec<InteractionRow> = found.iter().map(|(_, r, _)| r.clone()).collect();
+    let views = views(conn, &rows)?;
+    Ok(found.into_iter().zip(views).map(|((i, _, l), v)| (i, v, l)).collect())
 }

@@ -11,6 +11,7 @@ use crate::db::schema::{office_memberships as om, offices};
 use crate::db::DbConnection;
 use crate::error::AppError;
 use crate::http::{PageKeys, PageRows};
+use crate::webhooks::outbox;
 
 /// Audit entity id of a membership: it has no id of its own.
 fn entity_id(user_id: &str, office_id: &str) -> String {
@@ -57,6 +58,9 @@ pub fn upsert(
             .execute(conn)?;
     }
     audit::record(conn, ctx, "office_membership", &entity_id(user_id, office_id), before.as_ref(), Some(&after))?;
+    if before.as_ref().map(|b| b.permission) != Some(permission) {
+        outbox::access_changed(conn, &ctx.account_id, Some(&[user_id.to_owned()]), &[outbox::OFFICES])?;
+    }
     Ok((after, before.is_none()))
 }
 
@@ -64,7 +68,8 @@ pub fn upsert(
 pub fn remove(conn: &mut DbConnection, ctx: &AuditCtx, user_id: &str, office_id: &str) -> Result<(), AppError> {
     let before = find_membership(conn, user_id, office_id)?.ok_or(AppError::NotFound)?;
     diesel::delete(om::table.filter(om::user_id.eq(user_id)).filter(om::office_id.eq(office_id))).execute(conn)?;
-    audit::record::<Membership>(conn, ctx, "office_membership", &entity_id(user_id, office_id), Some(&before), None)
+    audit::record::<Membership>(conn, ctx, "office_membership", &entity_id(user_id, office_id), Some(&before), None)?;
+    outbox::access_changed(conn, &ctx.account_id, Some(&[user_id.to_owned()]), &[outbox::OFFICES])
 }
 
 pub fn list_for_user(conn: &mut DbConnection, account_id: &str, user_id: &str) -> Result<Vec<Membership>, AppError> {
@@ -105,6 +110,8 @@ pub fn remove_all(conn: &mut DbConnection, ctx: &AuditCtx, of: MembersOf<'_>) ->
             .get_results(conn)?,
     };
     let mut entries = Vec::with_capacity(rows.len());
+    let users: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    outbox::access_changed(conn, &ctx.account_id, Some(&users), &[outbox::OFFICES])?;
     for (user_id, office_id, level) in rows {
         let id = entity_id(&user_id, &office_id);
         let before = Membership { user_id, office_id, permission: OfficePermission::from_level(level) };

@@ -15,6 +15,7 @@ use crate::db::{DbConnection, MultiBackend};
 use crate::deals::queries::DealLink;
 use crate::error::AppError;
 use crate::http::{new_id, now, PageKeys, PageRows};
+use crate::webhooks::outbox::{self, Op};
 
 /// The organizations the actor sees.
 fn visible(actor: &Actor) -> orgs::BoxedQuery<'static, MultiBackend> {
@@ -72,6 +73,7 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, input: NewOrganization) ->
     custom::insert_index(conn, &index)?;
     let view = OrganizationView::from(&row);
     audit::record(conn, &AuditCtx::from(actor), "organization", &row.id, None, Some(&view))?;
+    outbox::organizations(conn, actor.account_id(), std::slice::from_ref(&row.id), Op::Created)?;
     Ok(view)
 }
 
@@ -153,6 +155,7 @@ pub fn update(
         }
         let (old, new) = (OrganizationView::from(&before), OrganizationView::from(&next));
         audit::record(conn, &AuditCtx::from(actor), "organization", &next.id, Some(&old), Some(&new))?;
+        outbox::organizations(conn, actor.account_id(), std::slice::from_ref(&next.id), Op::Updated)?;
         Ok(Some(new))
     })
 }
@@ -164,6 +167,8 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<(), Ap
     actor.require_manager()?;
     crate::contacts::queries::move_linked(conn, actor, ContactLink::Organization, &before.id, None)?;
     crate::deals::queries::move_linked(conn, actor, DealLink::Organization, &before.id, None)?;
+    // Queued while the row is there to be seen; the transaction takes both or neither.
+    outbox::organizations(conn, actor.account_id(), std::slice::from_ref(&before.id), Op::Deleted)?;
     let n = diesel::delete(
         orgs::table.filter(orgs::id.eq(&before.id)).filter(orgs::account_id.eq(actor.account_id().to_owned())),
     )
@@ -185,4 +190,31 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<(), Ap
 /// The name of an organization the actor sees (`None` when it does not see it).
 pub fn name_of(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<Option<String>, AppError> {
     Ok(visible(actor).filter(orgs::id.eq(id.to_owned())).select(orgs::name).first(conn).optional()?)
+}
+
+/// The organizations of `ids` as each of `actors` sees them, in one statement: `(index of
+/// the actor, organization)` (the outbox, SPEC §10).
+pub fn seen_by(
+    conn: &mut DbConnection,
+    actors: &[Actor],
+    ids: &[String],
+) -> Result<Vec<(usize, OrganizationView)>, AppError> {
+    use diesel::sql_types::Integer;
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        for (g, group) in actors.chunks(16).enumerate() {
+            let parts = group
+                .iter()
+                .enumerate()
+                .map(|(i, actor)| {
+                    visible(actor)
+                        .filter(orgs::id.eq_any(chunk.to_vec()))
+                        .select((((g * 16 + i) as i32).into_sql::<Integer>(), orgs::all_columns))
+                })
+                .collect();
+            let rows: Vec<(i32, OrgRow)> = crate::db::UnionAll(parts).load(conn)?;
+            out.extend(rows.iter().map(|(i, row)| (*i as usize, OrganizationView::from(row))));
+        }
+    }
+    Ok(out)
 }

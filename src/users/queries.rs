@@ -11,6 +11,7 @@ use crate::db::DbConnection;
 use crate::error::AppError;
 use crate::http::{now, PageKeys, PageRows};
 use crate::users::model::UserView;
+use crate::webhooks::outbox;
 
 /// Maps the unique index on `users.email_lower` to a 409 that says what collided.
 pub fn email_conflict(e: diesel::result::Error) -> AppError {
@@ -115,6 +116,16 @@ pub fn save(
         changes.insert("password".into(), serde_json::json!({"old": "[redacted]", "new": "[redacted]"}));
     }
     audit::record_changes(conn, ctx, "user", &next.id, audit::AuditAction::Update, changes)?;
+    let mut access = Vec::new();
+    if before.role != next.role {
+        access.push(outbox::ROLE);
+    }
+    if before.privileges != next.privileges {
+        access.push(outbox::PRIVILEGES);
+    }
+    if !access.is_empty() {
+        outbox::access_changed(conn, &next.account_id, Some(std::slice::from_ref(&next.id)), &access)?;
+    }
     if (before.active && !next.active) || password_changed {
         sessions::revoke_all_for_user(conn, &next.id)?;
     }

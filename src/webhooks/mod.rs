@@ -2,6 +2,7 @@
 //! transaction of each change, and delivery workers that sign with Standard Webhooks.
 
 pub mod model;
+pub mod outbox;
 pub mod queries;
 pub mod routes;
 pub mod target;

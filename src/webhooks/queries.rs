@@ -219,7 +219,9 @@ pub fn enqueue(
         created_at: at,
         id,
     };
-    Ok(diesel::insert_into(wd::table).values(&row).returning(wd::all_columns).get_result(conn)?)
+    let row = diesel::insert_into(wd::table).values(&row).returning(wd::all_columns).get_result(conn)?;
+    crate::db::mark_queued();
+    Ok(row)
 }
 
 /// `POST /v1/webhooks/{id}/test`: a `webhook.test` delivery, whatever the events are.

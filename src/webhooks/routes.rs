@@ -242,7 +242,6 @@ pub async fn test_webhook(
         queries::test(conn, &actor, &id)
     })
     .await?;
-    state.deliveries.notify_one();
     Ok(HttpResponse::Accepted().json(out))
 }
 
@@ -308,6 +307,5 @@ pub async fn retry_delivery(
         queries::retry(conn, &actor, &id.to_string(), &delivery.to_string())
     })
     .await?;
-    state.deliveries.notify_one();
     Ok(HttpResponse::Accepted().json(out))
 }

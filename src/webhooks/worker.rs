@@ -12,7 +12,7 @@ use diesel::prelude::*;
 
 use super::model::{DeliveryRow, DeliveryStatus, WebhookRow};
 use super::target;
-use crate::access::{ContactScope, Level};
+use crate::access::Level;
 use crate::db::schema::{webhook_deliveries as wd, webhooks as wh};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
@@ -117,10 +117,7 @@ fn still_allowed(
     }
     let Some(rank) = delivery.level else { return Ok(Ok(())) };
     let needed = Level::from_rank(rank);
-    let now_level = match delivery.entity_type.as_str() {
-        "contact" => ContactScope::of(&actor).level_on(conn, &delivery.entity_id)?,
-        other => return Err(AppError::Internal(format!("no access check for {other} deliveries"))),
-    };
+    let now_level = super::outbox::level_now(conn, &actor, &delivery.entity_type, &delivery.entity_id)?;
     Ok(if now_level >= needed {
         Ok(())
     } else {
@@ -321,7 +318,7 @@ pub fn spawn(state: web::Data<AppState>) -> Result<actix_web::rt::task::JoinHand
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "webhook worker round failed"),
             }
-            let _ = tokio::time::timeout(poll, state.deliveries.notified()).await;
+            let _ = tokio::time::timeout(poll, state.pool.queued().notified()).await;
         }
     }))
 }

@@ -22,6 +22,7 @@ mod robustness;
 mod saved_filters;
 mod sync;
 mod users;
+mod webhook_events;
 mod webhooks;
 
 /// CI must exercise PostgreSQL: a CI run without TEST_DATABASE_URL fails here instead

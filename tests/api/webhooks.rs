@@ -47,7 +47,7 @@ fn python_path() -> &'static str {
     })
 }
 
-struct Receiver {
+pub struct Receiver {
     child: Child,
     base: String,
 }
@@ -60,7 +60,7 @@ impl Drop for Receiver {
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    pub fn start() -> Receiver {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/receiver/receiver.py");
         let mut child = Command::new("python3")
             .arg(script)
@@ -78,38 +78,38 @@ impl Receiver {
         reqwest::Client::new().request(method, format!("{}{path}", self.base)).body(body).send().await.unwrap()
     }
 
-    async fn secret(&self, name: &str, secret: &str) {
+    pub async fn secret(&self, name: &str, secret: &str) {
         self.call(reqwest::Method::POST, &format!("/secret/{name}"), secret.to_owned()).await;
     }
 
-    async fn behave(&self, name: &str, status: u16, times: u32) {
+    pub async fn behave(&self, name: &str, status: u16, times: u32) {
         let body = json!({"status": status, "times": times}).to_string();
         self.call(reqwest::Method::POST, &format!("/behave/{name}"), body).await;
     }
 
-    async fn received(&self, name: &str) -> Vec<Value> {
+    pub async fn received(&self, name: &str) -> Vec<Value> {
         let r = self.call(reqwest::Method::GET, &format!("/received/{name}"), String::new()).await;
         serde_json::from_str(&r.text().await.unwrap()).unwrap()
     }
 
-    fn url(&self, name: &str) -> String {
+    pub fn url(&self, name: &str) -> String {
         format!("{}/hook/{name}", self.base)
     }
 }
 
 /// One worker round over `by`'s account, as a service process would run it.
-async fn deliver(app: &TestApp, by: &Session) -> usize {
+pub async fn deliver(app: &TestApp, by: &Session) -> usize {
     let client = crm_api::webhooks::target::client(true).unwrap();
     crm_api::webhooks::worker::run_once(&app.state, &client, Some(by.account_id.clone())).await.unwrap()
 }
 
-async fn subscribe(app: &TestApp, by: &Session, url: &str, events: Value) -> Value {
+pub async fn subscribe(app: &TestApp, by: &Session, url: &str, events: Value) -> Value {
     let r = app.post("/v1/webhooks").bearer(&by.token).json(json!({"url": url, "events": events})).send().await;
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()
 }
 
-async fn deliveries(app: &TestApp, by: &Session, hook: &str) -> Vec<Value> {
+pub async fn deliveries(app: &TestApp, by: &Session, hook: &str) -> Vec<Value> {
     let r = app.get(&format!("/v1/webhooks/{hook}/deliveries")).bearer(&by.token).send().await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()["data"].as_array().unwrap().clone()
