@@ -23,6 +23,7 @@ mod saved_filters;
 mod sync;
 mod users;
 mod webhook_events;
+mod webhook_model;
 mod webhooks;
 
 /// CI must exercise PostgreSQL: a CI run without TEST_DATABASE_URL fails here instead
