@@ -77,6 +77,11 @@ pub struct Settings {
     /// write in the same process wakes it at once).
     #[arg(long, env = "WEBHOOK_POLL_MS", default_value_t = 1000)]
     pub webhook_poll_ms: u64,
+    /// How long a claimed delivery belongs to the worker that claimed it, in seconds (at
+    /// least 15: longer than an attempt's 10 s timeout). A process killed mid-delivery
+    /// leaves its claims; another worker sends them again once this runs out.
+    #[arg(long, env = "WEBHOOK_LEASE_SECS", default_value_t = 60)]
+    pub webhook_lease_secs: u64,
     /// Run the delivery worker in this process (`false` for a replica that only answers
     /// requests).
     #[arg(long, env = "WEBHOOK_WORKER", default_value_t = true, action = clap::ArgAction::Set)]

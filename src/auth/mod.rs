@@ -123,40 +123,46 @@ pub fn actor_of_user(conn: &mut DbConnection, user_id: &str, account_id: &str) -
 
 type ActorRow = (String, String, String, i64, bool, String, Option<String>, Option<i32>);
 
-/// The actors of the active users among `user_ids` in `account_id`, built as the extractor
-/// builds a JWT caller's, in one query with their office grants: the subjects webhook
-/// payloads are made for (SPEC §10). Inactive and unknown users are left out.
-pub fn actors_of_users(conn: &mut DbConnection, account_id: &str, user_ids: &[String]) -> Result<Vec<Actor>, AppError> {
-    if user_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<ActorRow> = users::table
-        .inner_join(accounts::table)
+/// The account's active webhook subscriptions of active users, each with the actor it acts
+/// as (built as the extractor builds a JWT caller's), in one query with the users' office
+/// grants: the outbox's subscribers (SPEC §10).
+pub fn subscriptions_with_actors(
+    conn: &mut DbConnection,
+    account_id: &str,
+) -> Result<Vec<(crate::webhooks::model::WebhookRow, Actor)>, AppError> {
+    use crate::db::schema::webhooks as wh;
+    let rows: Vec<(crate::webhooks::model::WebhookRow, ActorRow)> = wh::table
+        .inner_join(users::table.on(users::id.eq(wh::user_id)))
+        .inner_join(accounts::table.on(accounts::id.eq(users::account_id)))
         .left_join(om::table.on(om::user_id.eq(users::id)))
-        .filter(users::id.eq_any(user_ids))
+        .filter(wh::account_id.eq(account_id))
+        .filter(wh::active.eq(true))
         .filter(users::account_id.eq(account_id))
         .filter(users::active.eq(true))
-        .order(users::id)
+        .order(wh::id)
         .select((
-            users::id,
-            users::account_id,
-            users::role,
-            users::privileges,
-            users::active,
-            accounts::default_contact_access,
-            om::office_id.nullable(),
-            om::level.nullable(),
+            wh::all_columns,
+            (
+                users::id,
+                users::account_id,
+                users::role,
+                users::privileges,
+                users::active,
+                accounts::default_contact_access,
+                om::office_id.nullable(),
+                om::level.nullable(),
+            ),
         ))
         .load(conn)?;
     let mut out = Vec::new();
     let mut rows = rows.into_iter().peekable();
-    while let Some(first) = rows.next() {
+    while let Some((hook, first)) = rows.next() {
         let mut grants: Vec<(String, i32)> = first.6.clone().zip(first.7).into_iter().collect();
-        while let Some(next) = rows.next_if(|r| r.0 == first.0) {
+        while let Some((_, next)) = rows.next_if(|(h, _)| h.id == hook.id) {
             grants.extend(next.6.zip(next.7));
         }
         let role = Role::parse(&first.2).ok_or_else(|| AppError::Internal(format!("bad role {}", first.2)))?;
-        out.push(Actor::authenticated(
+        let actor = Actor::authenticated(
             first.0,
             first.1,
             role,
@@ -164,7 +170,8 @@ pub fn actors_of_users(conn: &mut DbConnection, account_id: &str, user_ids: &[St
             DefaultContactAccess::from_stored(&first.5),
             false,
             grants,
-        ));
+        );
+        out.push((hook, actor));
     }
     Ok(out)
 }

@@ -356,7 +356,15 @@ fn try_update(
         return Ok(Some(ContactOut::project(&before, level)));
     }
     next.tags = ContactRow::encode_tags(&tags);
-    let watch = outbox::watch_contacts(conn, actor.account_id(), std::slice::from_ref(&before.id))?;
+    let same_access =
+        (&next.owner_id, &next.office_id, next.private) == (&before.owner_id, &before.office_id, before.private);
+    let watch = if same_access {
+        let basic = (&next.first_name, &next.last_name, &next.email, &next.phone)
+            != (&before.first_name, &before.last_name, &before.email, &before.phone);
+        outbox::watch_contact_fields(conn, actor.account_id(), basic)?
+    } else {
+        outbox::watch_contacts(conn, actor.account_id(), std::slice::from_ref(&before.id))?
+    };
     // The rule is in the UPDATE too, and the version pins the row the checks above saw.
     let changed = diesel::update(contacts::table)
         .filter(contacts::id.eq(&before.id))

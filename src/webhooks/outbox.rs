@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 use super::model::{NewDelivery, WebhookRow};
 use super::queries::envelope;
 use crate::access::{Actor, ContactScope, Level};
-use crate::db::schema::{webhook_deliveries as wd, webhooks as wh};
+use crate::db::schema::webhook_deliveries as wd;
 use crate::db::DbConnection;
 use crate::error::AppError;
 use crate::http::{new_id, now};
@@ -96,31 +96,26 @@ pub struct Subscribers {
 
 impl Subscribers {
     /// The account's active subscriptions naming an event with `prefix` (or `*`), of active
-    /// users who may hold them. One query when there is none; two otherwise.
+    /// users who may hold them, with their actors: one query.
     pub fn load(conn: &mut DbConnection, account_id: &str, prefix: &str) -> Result<Subscribers, AppError> {
         let mut out =
             Subscribers { account_id: account_id.to_owned(), actors: Vec::new(), hooks: Vec::new(), rows: Vec::new() };
-        let hooks: Vec<WebhookRow> =
-            wh::table.filter(wh::account_id.eq(account_id)).filter(wh::active.eq(true)).order(wh::id).load(conn)?;
-        let hooks: Vec<WebhookRow> = hooks
-            .into_iter()
-            .filter(|h| {
-                h.event_list().iter().any(|e| e == "*" || e.strip_prefix(prefix).is_some_and(|r| r.starts_with('.')))
-            })
-            .collect();
-        if hooks.is_empty() {
-            return Ok(out);
+        let wanted = |h: &WebhookRow| {
+            h.event_list().iter().any(|e| e == "*" || e.strip_prefix(prefix).is_some_and(|r| r.starts_with('.')))
+        };
+        for (hook, actor) in crate::auth::subscriptions_with_actors(conn, account_id)? {
+            if !wanted(&hook) || !actor.role().may_hold_tokens() {
+                continue;
+            }
+            let who = match out.actors.iter().position(|a| a.user_id() == actor.user_id()) {
+                Some(i) => i,
+                None => {
+                    out.actors.push(actor);
+                    out.actors.len() - 1
+                }
+            };
+            out.hooks.push((hook, who));
         }
-        let mut users: Vec<String> = hooks.iter().map(|h| h.user_id.clone()).collect();
-        users.sort_unstable();
-        users.dedup();
-        out.actors = crate::auth::actors_of_users(conn, account_id, &users)?
-            .into_iter()
-            .filter(|a| a.role().may_hold_tokens())
-            .collect();
-        let index: HashMap<String, usize> =
-            out.actors.iter().enumerate().map(|(i, a)| (a.user_id().to_owned(), i)).collect();
-        out.hooks = hooks.into_iter().filter_map(|h| index.get(&h.user_id).map(|&i| (h, i))).collect();
         Ok(out)
     }
 
@@ -190,14 +185,29 @@ fn contact_views(conn: &mut DbConnection, subs: &Subscribers, ids: &[String]) ->
 /// `emit` after the write compares it with the view afterwards.
 pub struct ContactWatch {
     subs: Subscribers,
-    before: Views,
+    /// `None`: the write leaves who sees what as it was (`watch_contact_fields`).
+    before: Option<Views>,
+    basic_changed: bool,
 }
 
 /// Call before writing `ids` (none for a create).
 pub fn watch_contacts(conn: &mut DbConnection, account_id: &str, ids: &[String]) -> Result<ContactWatch, AppError> {
     let subs = Subscribers::load(conn, account_id, "contact")?;
     let before = contact_views(conn, &subs, ids)?;
-    Ok(ContactWatch { subs, before })
+    Ok(ContactWatch { subs, before: Some(before), basic_changed: true })
+}
+
+/// Call before a write that changes neither owner, office nor `private` of the contacts:
+/// every subscriber's level stays what it is (SPEC §2 reads only those three and the
+/// subscriber's own grants), so no view from before is needed. `basic_changed`: whether a
+/// basic field changed, the only change a `limited` subscriber sees.
+pub fn watch_contact_fields(
+    conn: &mut DbConnection,
+    account_id: &str,
+    basic_changed: bool,
+) -> Result<ContactWatch, AppError> {
+    let subs = Subscribers::load(conn, account_id, "contact")?;
+    Ok(ContactWatch { subs, before: None, basic_changed })
 }
 
 impl ContactWatch {
@@ -210,10 +220,22 @@ impl ContactWatch {
             Op::Deleted => vec![HashMap::new(); self.subs.actors.len()],
             _ => contact_views(conn, &self.subs, ids)?,
         };
+        let Some(before) = &self.before else {
+            for (who, after) in after.iter().enumerate() {
+                for (id, (level, payload)) in after {
+                    if *level == Level::Limited && !self.basic_changed {
+                        continue;
+                    }
+                    let event = if op == Op::Created { "contact.created" } else { "contact.updated" };
+                    self.subs.queue(who, event, ("contact", id), Some(*level), payload);
+                }
+            }
+            return self.subs.write(conn);
+        };
         for (who, after) in after.iter().enumerate() {
             for id in ids {
                 let gone = json!({ "id": id });
-                let (event, level, data) = match (self.before[who].get(id), after.get(id)) {
+                let (event, level, data) = match (before[who].get(id), after.get(id)) {
                     (Some(_), _) if op == Op::Deleted => ("contact.deleted", None, &gone),
                     (Some(_), None) => ("contact.access_lost", None, &gone),
                     (None, Some((level, payload))) if op == Op::Created => ("contact.created", Some(*level), payload),

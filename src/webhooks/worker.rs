@@ -19,8 +19,8 @@ use crate::error::AppError;
 use crate::http::now;
 use crate::state::AppState;
 
-/// How long a claimed delivery is ours: longer than the 10 s timeout of its attempt.
-const LEASE_SECS: i64 = 60;
+/// The shortest lease (`WEBHOOK_LEASE_SECS`): longer than the 10 s timeout of an attempt.
+const MIN_LEASE_SECS: u64 = 15;
 /// Retry delays after the 1st, 2nd, … failed attempt; the last repeats.
 const BACKOFF_SECS: &[i64] = &[5, 30, 120, 600, 3600, 6 * 3600];
 /// After this long of failures a delivery is given up and its subscription disabled.
@@ -42,7 +42,13 @@ struct Seq {
 /// Claims up to `limit` due deliveries of active subscriptions (of one account only when
 /// `account` is given: how a test drives the deliveries of the data it owns while other
 /// tests share the database).
-pub fn claim(conn: &mut DbConnection, limit: i64, account: Option<&str>) -> Result<Vec<DeliveryRow>, AppError> {
+pub fn claim(
+    conn: &mut DbConnection,
+    limit: i64,
+    lease_secs: u64,
+    account: Option<&str>,
+) -> Result<Vec<DeliveryRow>, AppError> {
+    let lease = chrono::Duration::seconds(lease_secs.max(MIN_LEASE_SECS) as i64);
     db::write_tx(conn, |conn| {
         let at = now();
         let lock = match conn {
@@ -78,7 +84,7 @@ pub fn claim(conn: &mut DbConnection, limit: i64, account: Option<&str>) -> Resu
                 .filter(wd::status.eq(DeliveryStatus::Pending.as_str()))
                 .filter(wd::locked_until.is_null().or(wd::locked_until.lt(at))),
         )
-        .set(wd::locked_until.eq(at + chrono::Duration::seconds(LEASE_SECS)))
+        .set(wd::locked_until.eq(at + lease))
         .returning(wd::all_columns)
         .get_results(conn)?;
         Ok(rows)
@@ -295,7 +301,8 @@ pub async fn run_once(
     account: Option<String>,
 ) -> Result<usize, AppError> {
     let limit = state.settings.webhook_concurrency.max(1) as i64;
-    let claimed = db::run(&state.pool, move |conn| claim(conn, limit, account.as_deref())).await?;
+    let lease = state.settings.webhook_lease_secs;
+    let claimed = db::run(&state.pool, move |conn| claim(conn, limit, lease, account.as_deref())).await?;
     let n = claimed.len();
     let attempts = claimed.into_iter().map(|d| attempt(state, client, d));
     for result in futures_util::future::join_all(attempts).await {
@@ -306,19 +313,56 @@ pub async fn run_once(
     Ok(n)
 }
 
-/// Runs the worker until the process ends: a round whenever one is due, woken early by a
-/// write of this process (`AppState::deliveries`), else every `WEBHOOK_POLL_MS`.
+/// Runs the worker until the process ends: at most `WEBHOOK_CONCURRENCY` attempts at a
+/// time, each its own task, so a slow endpoint (up to its 10 s timeout) holds one slot and
+/// never the others; free slots are filled whenever deliveries are due, woken early by a
+/// write of this process (`Pool::queued`) or an attempt finishing, else every
+/// `WEBHOOK_POLL_MS`.
 pub fn spawn(state: web::Data<AppState>) -> Result<actix_web::rt::task::JoinHandle<()>, String> {
     let client = target::client(state.settings.webhook_allow_private)?;
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(state.settings.webhook_concurrency.max(1)));
+    let finished = std::sync::Arc::new(tokio::sync::Notify::new());
     Ok(actix_web::rt::spawn(async move {
         let poll = Duration::from_millis(state.settings.webhook_poll_ms.max(10));
+        let lease = state.settings.webhook_lease_secs;
         loop {
-            match run_once(&state, &client, None).await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "webhook worker round failed"),
+            let free = slots.available_permits();
+            let claimed = if free == 0 {
+                Ok(Vec::new())
+            } else {
+                db::run(&state.pool, move |conn| claim(conn, free as i64, lease, None)).await
+            };
+            let n = match claimed {
+                Ok(rows) => {
+                    let n = rows.len();
+                    for delivery in rows {
+                        let Ok(slot) = slots.clone().try_acquire_owned() else { break };
+                        let (state, client, finished) = (state.clone(), client.clone(), finished.clone());
+                        actix_web::rt::spawn(async move {
+                            if let Err(e) = attempt(&state, &client, delivery).await {
+                                tracing::warn!(error = %e, "webhook attempt could not be recorded; its lease will run out");
+                            }
+                            drop(slot);
+                            finished.notify_one();
+                        });
+                    }
+                    n
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook worker round failed");
+                    0
+                }
+            };
+            // Everything due was taken and a slot is free: look again at once.
+            if n > 0 && n == free && slots.available_permits() > 0 {
+                continue;
             }
-            let _ = tokio::time::timeout(poll, state.pool.queued().notified()).await;
+            tokio::select! {
+                _ = state.pool.queued().notified() => {}
+                // A finished attempt frees a slot, and makes its entity's next event due.
+                _ = finished.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
         }
     }))
 }

@@ -62,6 +62,7 @@ pub fn settings(database_url: String) -> Settings {
         webhook_allow_private: true,
         webhook_concurrency: 8,
         webhook_poll_ms: 100,
+        webhook_lease_secs: 60,
         webhook_worker: false,
     }
 }

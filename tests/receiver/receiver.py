@@ -6,7 +6,8 @@ records what it got, per hook name.
     POST /secret/<name>   body: the whsec_ secret of that hook
     POST /behave/<name>   body: {"status": 500, "times": 2, "delay": 0}: the next answers
     POST /hook/<name>     a delivery: verified, recorded, answered
-    GET  /received/<name> every delivery so far: [{verified, error, id, timestamp, body}]
+    GET  /received/<name> every request so far: [{verified, error, id, timestamp, body,
+                          received_at, answered}]
 
 Prints its port on the first line of stdout.
 """
@@ -39,7 +40,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the sender gave up (its timeout): a real receiver sees the same
 
     def do_GET(self):
         kind, _, name = self.path.strip("/").partition("/")
@@ -65,7 +69,8 @@ class Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         with LOCK:
             secret = SECRETS.get(name)
-        entry = {"id": headers.get("webhook-id"), "timestamp": headers.get("webhook-timestamp"), "error": None}
+        entry = {"id": headers.get("webhook-id"), "timestamp": headers.get("webhook-timestamp"), "error": None,
+                 "received_at": time.time()}
         try:
             if secret is None:
                 raise ValueError("no secret registered for " + name)
@@ -84,6 +89,8 @@ class Handler(BaseHTTPRequestHandler):
                 b["times"] -= 1
                 status = b.get("status", status)
                 delay = b.get("delay", 0)
+            entry["answered"] = status
+            entry["held"] = delay
         if delay:
             time.sleep(delay)
         self.answer(status, b'{"ok": true}')
