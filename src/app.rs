@@ -13,7 +13,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::Settings;
 use crate::db::{self, DbUrl, PoolOptions};
 use crate::error::AppError;
-use crate::state::{AppState, LoginLimiter};
+use crate::state::AppState;
 use crate::{
     account, actions, audit, auth, contacts, custom_fields, deals, health, interactions, notifications, offices,
     openapi, organizations, saved_filters, users, webhooks,
@@ -32,9 +32,9 @@ pub fn state(settings: Settings) -> Result<web::Data<AppState>, String> {
     )?;
     let secret = settings.resolve_jwt_secret()?;
     let jwt = auth::jwt::JwtKeys::new(&secret, &settings.jwt_issuer, settings.access_token_ttl_secs);
-    let login_limiter = LoginLimiter::new(settings.login_attempts_per_minute);
+    let trusted_proxies = crate::http::TrustedProxies::parse(&settings.trusted_proxies)?;
     let sealer = crate::http::Sealer::new(&secret);
-    Ok(web::Data::new(AppState { pool, settings, jwt, login_limiter, sealer }))
+    Ok(web::Data::new(AppState { pool, settings, jwt, trusted_proxies, sealer }))
 }
 
 /// Applies pending migrations (start-up and `crm-api migrate`).
@@ -278,6 +278,14 @@ pub fn build(
 /// and `http.route` is recorded at the end, for errors only.
 struct RequestSpan;
 
+/// The client's address as throttling sees it (`TRUSTED_PROXIES`), for the log.
+fn client_ip(request: &ServiceRequest) -> String {
+    match request.app_data::<web::Data<AppState>>() {
+        Some(state) => state.trusted_proxies.client_of(request.head(), request.peer_addr()),
+        None => crate::http::TrustedProxies::default().client_of(request.head(), request.peer_addr()),
+    }
+}
+
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> tracing::Span {
         if !tracing::span_enabled!(tracing::Level::INFO) {
@@ -288,7 +296,7 @@ impl RootSpanBuilder for RequestSpan {
             "HTTP request",
             http.method = %request.method(),
             http.target = %request.uri(),
-            http.client_ip = %request.connection_info().realip_remote_addr().unwrap_or(""),
+            http.client_ip = %client_ip(request),
             http.route = tracing::field::Empty,
             http.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,

@@ -63,6 +63,11 @@ pub struct Settings {
     /// Login attempts allowed per email per minute (and 3x that per client IP).
     #[arg(long, env = "LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
     pub login_attempts_per_minute: u32,
+    /// Comma-separated CIDRs (or addresses) of the proxies in front of the service: only a
+    /// peer among them is believed about the client's address (`X-Forwarded-For`), which
+    /// login throttling and the access log use. Empty: the TCP peer is the client.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
     /// Comma-separated origins allowed by CORS; empty means no cross-origin access.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "")]
     pub cors_allowed_origins: String,

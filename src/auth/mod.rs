@@ -6,6 +6,7 @@ pub mod jwt;
 pub mod password;
 pub mod routes;
 pub mod sessions;
+pub mod throttle;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -8,6 +8,7 @@ use validator::Validate;
 
 use super::password;
 use super::sessions::{self, Rotation, Tokens};
+use super::throttle;
 use crate::access::{Actor, Privileges, Role};
 use crate::account::model::{encode_list, AccountRow, AccountSettings, AccountView};
 use crate::audit::{self, AuditCtx};
@@ -169,8 +170,9 @@ pub async fn login(
     body: ValidJson<LoginIn>,
 ) -> Result<HttpResponse, AppError> {
     let input = body.0;
-    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into());
-    if !state.login_limiter.allow(&input.email, &ip) {
+    let ip = state.trusted_proxies.client_of(req.head(), req.peer_addr());
+    let (per_minute, email) = (state.settings.login_attempts_per_minute, input.email.clone());
+    if !db::write(&state.pool, move |conn| throttle::allow(conn, per_minute, &email, &ip)).await? {
         return Err(AppError::TooManyRequests);
     }
     // Verify outside any transaction: argon2 is slow on purpose and must not hold a lock.

@@ -275,6 +275,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    login_throttle (key) {
+        key -> Text,
+        tokens -> Double,
+        updated_ms -> BigInt,
+        allowed -> Bool,
+    }
+}
+
+diesel::table! {
     idempotency_keys (user_id, key) {
         user_id -> Text,
         key -> Text,
@@ -357,6 +366,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     custom_values,
     saved_filters,
     idempotency_keys,
+    login_throttle,
     webhooks,
     webhook_deliveries,
 );

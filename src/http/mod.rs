@@ -1,6 +1,7 @@
 //! Request and response plumbing shared by every resource, by concern: JSON bodies,
 //! query strings, edge value types, versioned writes, keyset pages, ids and time.
 
+mod client_ip;
 mod json;
 mod page;
 mod query;
@@ -9,6 +10,7 @@ mod time;
 mod types;
 mod write;
 
+pub use client_ip::TrustedProxies;
 pub use json::{double_option, integral, parse_json, BodyErrors, ValidJson};
 pub use page::{decode_id_cursor, encode_id_cursor, page_by_id, parse_since, Page, PageKeys, PageParams, PageRows};
 pub use query::{check_query_string, parse_query, Query, Target, QUERY_VALUE_MAX};

@@ -57,7 +57,8 @@ pub fn settings(database_url: String) -> Settings {
         db_pool_size: 4,
         db_test_on_checkout: true,
         db_timeout_secs: 5,
-        login_attempts_per_minute: 1000,
+        login_attempts_per_minute: 100_000,
+        trusted_proxies: String::new(),
         cors_allowed_origins: String::new(),
         webhook_allow_private: true,
         webhook_concurrency: 8,
@@ -321,6 +322,11 @@ impl Req<'_> {
     }
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.inner = self.inner.insert_header((name.to_owned(), value.to_owned()));
+        self
+    }
+    /// The TCP peer the request comes from (default: none, which throttling calls `unknown`).
+    pub fn peer(mut self, addr: &str) -> Self {
+        self.inner = self.inner.peer_addr(addr.parse().unwrap());
         self
     }
     pub fn json(mut self, value: Value) -> Self {

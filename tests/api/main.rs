@@ -21,6 +21,7 @@ mod replicas;
 mod robustness;
 mod saved_filters;
 mod sync;
+mod throttle;
 mod users;
 mod webhook_events;
 mod webhook_model;
