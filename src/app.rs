@@ -30,8 +30,11 @@ pub fn state(settings: Settings) -> Result<web::Data<AppState>, String> {
             test_on_check_out: settings.db_test_on_checkout,
         },
     )?;
-    let secret = settings.resolve_jwt_secret()?;
-    let jwt = auth::jwt::JwtKeys::new(&secret, &settings.jwt_issuer, settings.access_token_ttl_secs);
+    let secrets = settings.resolve_jwt_secrets()?;
+    let jwt = auth::jwt::JwtKeys::new(&secrets, &settings.jwt_issuer, settings.access_token_ttl_secs);
+    // Cursors are sealed with the signing secret: after a rotation, a cursor handed out
+    // before it is refused (400) and the client starts its list again.
+    let secret = secrets[0].clone();
     let trusted_proxies = crate::http::TrustedProxies::parse(&settings.trusted_proxies)?;
     let sealer = crate::http::Sealer::new(&secret);
     Ok(web::Data::new(AppState { pool, settings, jwt, trusted_proxies, sealer }))

@@ -30,6 +30,10 @@ pub struct Settings {
     /// HS256 signing secret (at least 32 bytes); required unless APP_ENV=development.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// Several HS256 secrets, comma-separated, for rotation (SPEC §12): the first signs, all
+    /// verify; each at least 32 bytes. Instead of `JWT_SECRET`, not with it.
+    #[arg(long, env = "JWT_SECRETS", hide_env_values = true)]
+    pub jwt_secrets: Option<String>,
     #[arg(long, env = "APP_ENV", value_enum, default_value = "development")]
     pub app_env: AppEnv,
     /// Whether `POST /v1/auth/signup` creates accounts.
@@ -109,13 +113,21 @@ impl Settings {
         Duration::from_secs(self.db_timeout_secs.max(1))
     }
 
-    /// The signing secret, or an error that stops start-up outside development.
-    pub fn resolve_jwt_secret(&self) -> Result<Vec<u8>, String> {
-        match &self.jwt_secret {
-            Some(s) if s.len() >= 32 => Ok(s.as_bytes().to_vec()),
-            Some(_) => Err("JWT_SECRET must be at least 32 bytes".into()),
+    /// The signing secrets, the one that signs first (`JWT_SECRETS`, or `JWT_SECRET` alone),
+    /// or an error that stops start-up outside development.
+    pub fn resolve_jwt_secrets(&self) -> Result<Vec<Vec<u8>>, String> {
+        let list = match (&self.jwt_secret, &self.jwt_secrets) {
+            (Some(_), Some(_)) => return Err("set JWT_SECRET or JWT_SECRETS, not both".into()),
+            (None, Some(many)) => Some(many.split(',').map(str::trim).map(str::to_owned).collect::<Vec<_>>()),
+            (one, None) => one.clone().map(|s| vec![s]),
+        };
+        match list {
+            Some(list) if list.is_empty() || list.iter().any(|s| s.len() < 32) => {
+                Err("each JWT secret (JWT_SECRET, or each of JWT_SECRETS) must be at least 32 bytes".into())
+            }
+            Some(list) => Ok(list.into_iter().map(String::into_bytes).collect()),
             None if self.app_env != AppEnv::Development => {
-                Err("JWT_SECRET is required when APP_ENV is not development".into())
+                Err("JWT_SECRET (or JWT_SECRETS) is required when APP_ENV is not development".into())
             }
             None => {
                 tracing::warn!(
@@ -124,7 +136,7 @@ impl Settings {
                 use rand::RngCore;
                 let mut bytes = vec![0u8; 32];
                 rand::rng().fill_bytes(&mut bytes);
-                Ok(bytes)
+                Ok(vec![bytes])
             }
         }
     }

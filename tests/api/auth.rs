@@ -11,6 +11,7 @@ crate::both_backends!(
     logout_revokes_the_session,
     forged_and_expired_tokens_are_401,
     deactivated_user_is_401_on_next_request,
+    signing_keys_rotate_without_logging_anyone_out,
 );
 
 async fn signup_login_me(app: TestApp) {
@@ -196,4 +197,55 @@ async fn login_attempts_are_throttled() {
     let r = app.post("/v1/auth/login").json(json!({"email": owner.email, "password": owner.password})).send().await;
     r.assert_problem(429);
     assert!(r.header("retry-after").is_some());
+}
+
+/// SPEC §12: tokens name their key (`kid`); `JWT_SECRETS` verifies with every secret and
+/// signs with the first, so replicas can move to a new key while old tokens keep working.
+async fn signing_keys_rotate_without_logging_anyone_out(app: TestApp) {
+    const OLD: &str = "old-secret-old-secret-old-secret-0123456789";
+    const NEW: &str = "new-secret-new-secret-new-secret-0123456789";
+    let with_keys = |keys: &str| {
+        let mut s = app.state.settings.clone();
+        (s.jwt_secret, s.jwt_secrets) = (None, Some(keys.to_owned()));
+        s
+    };
+    let old = TestApp::with_state(crm_api::app::state(with_keys(OLD)).unwrap()).await;
+    let both = TestApp::with_state(crm_api::app::state(with_keys(&format!("{NEW}, {OLD}"))).unwrap()).await;
+    let new = TestApp::with_state(crm_api::app::state(with_keys(NEW)).unwrap()).await;
+    let owner = old.signup().await;
+    use base64::Engine as _;
+    async fn me(app: &TestApp, token: &str) -> u16 {
+        app.get("/v1/me").bearer(token).send().await.status
+    }
+    let kid = |token: &str| {
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&header).unwrap()["kid"].as_str().unwrap().to_owned()
+    };
+    let old_token = owner.token.clone();
+    // During the rotation: the old key's tokens still work where both keys are known.
+    assert_eq!(me(&both, &old_token).await, 200);
+    let fresh = both.login(&owner.email, &owner.password).await.token;
+    assert_ne!(kid(&fresh), kid(&old_token), "signed with the new key");
+    assert_eq!(me(&new, &fresh).await, 200);
+    assert_eq!(me(&old, &fresh).await, 401, "a replica without the new key refuses its tokens");
+    // After it: the old key is gone.
+    assert_eq!(me(&new, &old_token).await, 401);
+    // The kid picks the key: the old secret under the new key's id is refused, and a token
+    // without a kid (issued before keys had ids) is tried with each key.
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({"sub": owner.user_id, "acc": owner.account_id, "iat": now, "nbf": now, "exp": now + 600,
+                        "iss": app.state.settings.jwt_issuer, "aud": app.state.settings.jwt_issuer});
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(kid(&fresh));
+    let wrong_kid = encode(&header, &claims, &EncodingKey::from_secret(OLD.as_bytes())).unwrap();
+    assert_eq!(me(&both, &wrong_kid).await, 401);
+    let no_kid = sign(claims, Algorithm::HS256, OLD);
+    assert_eq!(me(&both, &no_kid).await, 200);
+    assert_eq!(me(&new, &no_kid).await, 401);
+    // Both at once, or a short secret in the list, stop the start-up.
+    let mut s = with_keys(&format!("{NEW},short"));
+    assert!(crm_api::app::state(s.clone()).is_err());
+    s.jwt_secret = Some(NEW.into());
+    s.jwt_secrets = Some(OLD.into());
+    assert!(crm_api::app::state(s).is_err());
 }

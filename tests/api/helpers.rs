@@ -46,6 +46,7 @@ pub fn settings(database_url: String) -> Settings {
         database_url,
         bind_addr: "127.0.0.1:0".into(),
         jwt_secret: Some(TEST_SECRET.into()),
+        jwt_secrets: None,
         app_env: AppEnv::Test,
         allow_signup: true,
         log_format: LogFormat::Pretty,
