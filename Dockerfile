@@ -14,7 +14,7 @@ FROM debian:bookworm-slim
 LABEL org.opencontainers.image.title="crm-api" \
       org.opencontainers.image.description="Multi-tenant CRM backend with row-level access in SQL" \
       org.opencontainers.image.licenses="MIT"
-RUN apt-get update && apt-get install -y --no-install-recommends libpq5 libsqlite3-0 ca-certificates curl \
+RUN apt-get update && apt-get install -y --no-install-recommends libpq5 libsqlite3-0 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home /app crm \
     && mkdir -p /app/data && chown -R crm /app
@@ -29,6 +29,6 @@ EXPOSE 8080
 # The SQLite default keeps its data here; mount a volume to keep it across containers.
 VOLUME ["/app/data"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-    CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
+    CMD ["crm-api", "healthcheck"]
 ENTRYPOINT ["crm-api"]
 CMD ["serve"]

@@ -9,6 +9,7 @@ mod access_rule;
 mod account;
 mod api_tokens;
 mod auth;
+mod cli;
 mod contacts;
 mod custom_fields;
 mod derived;
