@@ -13,7 +13,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use base64::Engine;
 use diesel::prelude::*;
 use rand::RngCore;
@@ -58,6 +58,15 @@ enum Credential {
 /// (401) before anything else runs on that connection.
 pub struct Caller(Credential);
 
+/// The authenticated user's id, left in the request's extensions for the access log.
+pub struct LoggedUser(pub String);
+
+fn log_user(req: &HttpRequest, user_id: &str) {
+    if tracing::enabled!(target: "access", tracing::Level::INFO) {
+        req.extensions_mut().insert(LoggedUser(user_id.to_owned()));
+    }
+}
+
 impl Caller {
     /// The `Actor`, read on `conn` (401 when the user or token is gone or deactivated).
     pub fn load(self, conn: &mut DbConnection) -> Result<Actor, AppError> {
@@ -87,6 +96,7 @@ impl Caller {
             Credential::ApiToken { digest: token_digest(token) }
         } else {
             let claims = state.jwt.verify(token)?;
+            log_user(req, &claims.sub);
             Credential::Jwt { user_id: claims.sub, account_id: claims.acc }
         };
         Ok((Caller(credential), state))
@@ -108,9 +118,13 @@ impl FromRequest for Actor {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let parts = Caller::from_parts(req);
+        let req = req.clone();
         Box::pin(async move {
             let (caller, state) = parts?;
-            db::run(&state.pool, move |conn| caller.load(conn)).await
+            let actor = db::run(&state.pool, move |conn| caller.load(conn)).await?;
+            // An API token's user is known only now.
+            log_user(&req, actor.user_id());
+            Ok(actor)
         })
     }
 }

@@ -49,3 +49,81 @@ fn healthcheck_follows_the_service() {
     assert!(!healthcheck(&bind), "healthcheck succeeded with no service");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// One JSON access-log line per request at `info` (SPEC §12 / operations): method, route,
+/// status, duration, request id, user id; never the token.
+#[test]
+fn one_json_access_line_per_request() {
+    use std::io::{BufRead, BufReader};
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("crm-cli-{}", uuid::Uuid::new_v4().simple()));
+    let mut server = Command::new(env!("CARGO_BIN_EXE_crm-api"))
+        .arg("serve")
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", format!("sqlite://{}/crm.sqlite3", dir.display()))
+        .env("JWT_SECRET", crate::helpers::TEST_SECRET)
+        .env("RUST_LOG", "info")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = server.stderr.take().unwrap();
+    let lines = std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
+    let base = format!("http://127.0.0.1:{port}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (token, user_id) = rt.block_on(async {
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let body = serde_json::json!({"account_name": "Log", "email": "log@example.test", "password": "log-password-1",
+                                      "first_name": "L", "last_name": "G"});
+        let signup = client
+            .post(format!("{base}/v1/auth/signup"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let r: serde_json::Value = serde_json::from_str(&signup.text().await.unwrap()).unwrap();
+        let token = r["access_token"].as_str().unwrap().to_owned();
+        let me = client.get(format!("{base}/v1/me")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(me.status(), 200);
+        let contact = client.get(format!("{base}/v1/contacts/{}", uuid::Uuid::new_v4())).bearer_auth(&token);
+        assert_eq!(contact.send().await.unwrap().status(), 404);
+        (token, r["user"]["id"].as_str().unwrap().to_owned())
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let lines = lines.join().unwrap();
+    assert!(lines.iter().all(|l| !l.contains(&token)), "a token reached the log");
+    let access: Vec<serde_json::Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "access")
+        .collect();
+    let find = |route: &str| {
+        access
+            .iter()
+            .find(|v| v["fields"]["route"] == route)
+            .unwrap_or_else(|| panic!("no line for {route}: {access:?}"))
+    };
+    let signup = find("/v1/auth/signup");
+    assert_eq!(
+        (signup["fields"]["method"].clone(), signup["fields"]["status"].clone()),
+        (serde_json::json!("POST"), serde_json::json!(201))
+    );
+    let me = find("/v1/me");
+    assert_eq!(me["fields"]["user_id"], serde_json::json!(user_id));
+    assert!(
+        me["fields"]["duration_ms"].as_f64().is_some() && !me["fields"]["request_id"].as_str().unwrap().is_empty(),
+        "{me}"
+    );
+    let missing = find("/v1/contacts/{id}");
+    assert_eq!(missing["fields"]["status"], 404, "the route pattern, not the id: {missing}");
+    let _ = std::fs::remove_dir_all(dir);
+}
