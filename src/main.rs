@@ -43,14 +43,20 @@ enum Command {
     },
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs go to stderr through a background writer (tracing-appender): a request's access
+/// line costs formatting, not a write syscall on the worker (measured: BENCHMARKS.md). The
+/// guard flushes what is queued when `main` returns; lines beyond the queue's bound
+/// (128k) are dropped rather than stall requests.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
     }
+    guard
 }
 
 /// For what still uses glibc's malloc (libpq's results, SQLite): glibc raises its mmap
@@ -88,7 +94,7 @@ fn main() -> ExitCode {
     if let Some(Command::Healthcheck { url }) = &cli.command {
         return healthcheck(url.clone().unwrap_or_else(|| readyz_url(&cli.settings.bind_addr)));
     }
-    init_logging(cli.settings.log_format);
+    let _flush = init_logging(cli.settings.log_format);
     let result = match cli.command {
         Some(Command::Migrate) => migrate_only(cli.settings),
         Some(Command::Seed(ref args)) => seed(cli.settings.clone(), args),
