@@ -331,9 +331,10 @@ impl RootSpanBuilder for RequestSpan {
 
 /// The access log (target `access`, at INFO): one line per request with its method, route
 /// pattern (never the path's ids nor the query), status, duration, request id and user id
-/// (when a bearer credential named one); never a header, a token or a body, nor the
-/// request span's fields (its target has the query string). With `LOG_FORMAT=json` one
-/// JSON object per line.
+/// (when a bearer credential named one); never a header, a token or a body. The JSON line
+/// also carries the request span (method, target with its query string, client address,
+/// request id), as every event inside a request does. With `LOG_FORMAT=json` one JSON
+/// object per line.
 fn access_log<B>(outcome: &Result<ServiceResponse<B>, actix_web::Error>) {
     if !tracing::enabled!(target: "access", tracing::Level::INFO) {
         return;

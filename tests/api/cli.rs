@@ -97,7 +97,10 @@ fn one_json_access_line_per_request() {
         assert_eq!(contact.send().await.unwrap().status(), 404);
         (token, r["user"]["id"].as_str().unwrap().to_owned())
     });
-    let _ = server.kill();
+    // A graceful stop (SIGTERM): the background log writer flushes its queue on the way out
+    // (a SIGKILL could lose the last lines).
+    let stopped = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(stopped.success());
     let _ = server.wait();
     let lines = lines.join().unwrap();
     assert!(lines.iter().all(|l| !l.contains(&token)), "a token reached the log");
