@@ -584,12 +584,13 @@ pub fn visible_emails(
 
 /// The contacts of `ids` as each of `scopes` sees them, in one statement (one scoped query
 /// per scope, `UNION ALL`): `(index of the scope, row, level)` for every contact a scope
-/// sees at `limited` or above; a contact it does not see is simply absent. The outbox
-/// makes every subscriber's payload from this (SPEC §10).
+/// sees at `min` or above; any other is simply absent. The outbox makes every
+/// subscriber's payload from this (SPEC §10).
 pub fn seen_by(
     conn: &mut DbConnection,
     scopes: &[ContactScope],
     ids: &[String],
+    min: Level,
 ) -> Result<Vec<(usize, ContactRow, Level)>, AppError> {
     use diesel::sql_types::Integer;
     let mut out = Vec::new();
@@ -599,7 +600,7 @@ pub fn seen_by(
                 .iter()
                 .enumerate()
                 .map(|(i, scope)| {
-                    scope.contacts().filter(contacts::id.eq_any(chunk.to_vec())).select((
+                    scope.contacts().filter(scope.at_least(min)).filter(contacts::id.eq_any(chunk.to_vec())).select((
                         ((g * 16 + i) as i32).into_sql::<Integer>(),
                         contacts::all_columns,
                         scope.level(),

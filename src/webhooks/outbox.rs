@@ -173,7 +173,7 @@ fn contact_views(conn: &mut DbConnection, subs: &Subscribers, ids: &[String]) ->
     if subs.is_empty() || ids.is_empty() {
         return Ok(out);
     }
-    for (who, row, level) in crate::contacts::queries::seen_by(conn, &subs.scopes(), ids)? {
+    for (who, row, level) in crate::contacts::queries::seen_by(conn, &subs.scopes(), ids, Level::Limited)? {
         let id = row.id.clone();
         let payload = to_json(&crate::contacts::model::ContactOut::from_row(row, level))?;
         out[who].insert(id, (level, payload));
@@ -306,12 +306,10 @@ pub fn derived_deleted(
     let mut contacts: Vec<String> = items.iter().map(|(_, c)| c.clone()).collect();
     contacts.sort_unstable();
     contacts.dedup();
-    let seen = crate::contacts::queries::seen_by(conn, &subs.scopes(), &contacts)?;
+    // What hangs off a contact is seen at `view` on it (SPEC §3, §8).
+    let seen = crate::contacts::queries::seen_by(conn, &subs.scopes(), &contacts, Level::View)?;
     let event = format!("{}.deleted", kind.as_str());
-    for (who, contact, level) in seen {
-        if level < Level::View {
-            continue;
-        }
+    for (who, contact, _) in seen {
         for (id, _) in items.iter().filter(|(_, c)| *c == contact.id) {
             subs.queue(who, &event, (kind.as_str(), id), None, &json!({ "id": id }));
         }
