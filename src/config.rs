@@ -95,6 +95,15 @@ pub struct Settings {
     /// requests).
     #[arg(long, env = "WEBHOOK_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
     pub webhook_worker: bool,
+    /// Serve `GET /metrics` on this address only (no token; keep it off the public
+    /// network), e.g. `0.0.0.0:9100`. Unset: `/metrics` is on the API port behind
+    /// `METRICS_TOKEN`.
+    #[arg(long, env = "METRICS_BIND_ADDR")]
+    pub metrics_bind_addr: Option<String>,
+    /// The bearer token `GET /metrics` on the API port asks for (when `METRICS_BIND_ADDR` is
+    /// unset). Unset as well: `/metrics` answers 401 to everyone.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {

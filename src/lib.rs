@@ -16,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod interactions;
+pub mod metrics;
 pub mod notifications;
 pub mod offices;
 pub mod openapi;

@@ -175,6 +175,20 @@ fn serve(settings: Settings) -> Result<(), String> {
         if state.settings.webhook_worker {
             crm_api::webhooks::worker::spawn(state.clone())?;
         }
+        if let Some(addr) = state.settings.metrics_bind_addr.clone().filter(|a| !a.trim().is_empty()) {
+            let metrics_state = state.clone();
+            let metrics = HttpServer::new(move || {
+                actix_web::App::new()
+                    .app_data(metrics_state.clone())
+                    .route("/metrics", actix_web::web::get().to(crm_api::metrics::own_listener))
+            })
+            .workers(1)
+            .bind(&addr)
+            .map_err(|e| format!("cannot bind METRICS_BIND_ADDR {addr}: {e}"))?
+            .run();
+            tracing::info!(addr = %addr, "metrics on their own listener");
+            actix_web::rt::spawn(metrics);
+        }
         let server = HttpServer::new(move || app::build(state.clone()))
             .shutdown_timeout(10)
             .worker_max_blocking_threads(blocking_threads)

@@ -154,6 +154,15 @@ impl Modify for SecurityAndProblems {
                 HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT or crm_pat_ API token").build(),
             ),
         );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("`METRICS_TOKEN` (only `GET /metrics`)"))
+                    .build(),
+            ),
+        );
         let problem = ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("Problem")))).build();
         for item in doc.paths.paths.values_mut() {
             for op in operations(item) {

@@ -12,4 +12,6 @@ pub struct AppState {
     pub trusted_proxies: crate::http::TrustedProxies,
     /// Seals the contact list's keyset cursors (key derived from the signing secret).
     pub sealer: crate::http::Sealer,
+    /// This process's request, pool and delivery figures (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
 }

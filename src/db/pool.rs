@@ -77,9 +77,9 @@ impl Manager {
     fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
             DbUrl::Postgres(url) => {
-                let mut conn = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
-                // Short OLTP queries: JIT compilation only adds latency.
-                conn.batch_execute("SET jit = off").map_err(r2d2::Error::QueryError)?;
+                // `jit = off` is a database (or role) setting, stored at start-up
+                // (`migrations::JIT_OFF`), not session state.
+                let conn = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
                 Ok(DbConnection::Pg(conn))
             }
             DbUrl::Sqlite(path) => {
@@ -196,6 +196,12 @@ impl Pool {
     /// A connection straight from the pool (startup and CLI paths, off the executor).
     pub fn get(&self) -> Result<PooledConn, r2d2::PoolError> {
         self.inner.get()
+    }
+
+    /// Connections open, of them idle, and the pool's size (for `/metrics`).
+    pub fn usage(&self) -> (u32, u32, u32) {
+        let state = self.inner.state();
+        (state.connections, state.idle_connections, self.inner.max_size())
     }
 
     /// Notified after a committed write queued deliveries.

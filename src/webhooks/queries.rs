@@ -291,3 +291,9 @@ pub fn retry(
     let row: DeliveryRow = mine().select(DeliveryRow::as_select()).first(conn)?;
     Ok(DeliveryView::from(&row))
 }
+
+/// Deliveries waiting for an attempt, across the deployment (for `/metrics`; one range of
+/// the `(status, next_attempt_at)` index).
+pub fn pending_deliveries(conn: &mut DbConnection) -> Result<i64, AppError> {
+    Ok(wd::table.filter(wd::status.eq(DeliveryStatus::Pending.as_str())).count().get_result(conn)?)
+}

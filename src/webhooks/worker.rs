@@ -5,6 +5,7 @@
 //! (webhook, entity) is due, so events about one entity arrive in order. A restart loses
 //! nothing: a lease that was never released simply runs out.
 
+use crate::metrics::DeliveryOutcome;
 use std::time::Duration;
 
 use actix_web::web;
@@ -160,7 +161,9 @@ async fn attempt(state: &web::Data<AppState>, client: &reqwest::Client, delivery
             Ok(url) => send(client, &hook, &delivery, url).await,
         },
     };
-    db::run(&state.pool, move |conn| record(conn, &hook, &delivery, outcome)).await
+    let concluded = db::run(&state.pool, move |conn| record(conn, &hook, &delivery, outcome)).await?;
+    state.metrics.observe_delivery(concluded);
+    Ok(())
 }
 
 async fn send(client: &reqwest::Client, hook: &WebhookRow, delivery: &DeliveryRow, url: reqwest::Url) -> Outcome {
@@ -215,7 +218,7 @@ fn record(
     hook: &WebhookRow,
     delivery: &DeliveryRow,
     outcome: Outcome,
-) -> Result<(), AppError> {
+) -> Result<DeliveryOutcome, AppError> {
     db::write_tx(conn, |conn| {
         let at = now();
         let mine = wd::table.filter(wd::seq.eq(delivery.seq)).filter(wd::status.eq(DeliveryStatus::Pending.as_str()));
@@ -229,6 +232,7 @@ fn record(
                         wd::locked_until.eq(None::<chrono::NaiveDateTime>),
                     ))
                     .execute(conn)?;
+                Ok(DeliveryOutcome::Revoked)
             }
             Outcome::Delivered { status, body } => {
                 diesel::update(mine)
@@ -246,6 +250,7 @@ fn record(
                 diesel::update(hook_row.filter(wh::failing_since.is_not_null()))
                     .set(wh::failing_since.eq(None::<chrono::NaiveDateTime>))
                     .execute(conn)?;
+                Ok(DeliveryOutcome::Delivered)
             }
             Outcome::Failed { status, body, error } => {
                 let attempts = delivery.attempts + 1;
@@ -288,9 +293,13 @@ fn record(
                         .set(wh::failing_since.eq(Some(at)))
                         .execute(conn)?,
                 };
+                Ok(if final_status == DeliveryStatus::Failed {
+                    DeliveryOutcome::Failed
+                } else {
+                    DeliveryOutcome::Retry
+                })
             }
         }
-        Ok(())
     })
 }
 

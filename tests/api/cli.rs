@@ -95,6 +95,8 @@ fn one_json_access_line_per_request() {
         assert_eq!(me.status(), 200);
         let contact = client.get(format!("{base}/v1/contacts/{}", uuid::Uuid::new_v4())).bearer_auth(&token);
         assert_eq!(contact.send().await.unwrap().status(), 404);
+        let listed = client.get(format!("{base}/v1/contacts?q=query-text-stays-out")).bearer_auth(&token);
+        assert_eq!(listed.send().await.unwrap().status(), 200);
         (token, r["user"]["id"].as_str().unwrap().to_owned())
     });
     // A graceful stop (SIGTERM): the background log writer flushes its queue on the way out
@@ -104,6 +106,7 @@ fn one_json_access_line_per_request() {
     let _ = server.wait();
     let lines = lines.join().unwrap();
     assert!(lines.iter().all(|l| !l.contains(&token)), "a token reached the log");
+    assert!(lines.iter().all(|l| !l.contains("query-text-stays-out")), "a query string reached the log");
     let access: Vec<serde_json::Value> = lines
         .iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -126,7 +129,53 @@ fn one_json_access_line_per_request() {
         me["fields"]["duration_ms"].as_f64().is_some() && !me["fields"]["request_id"].as_str().unwrap().is_empty(),
         "{me}"
     );
+    assert_eq!(me["fields"]["client_ip"], "127.0.0.1", "{me}");
     let missing = find("/v1/contacts/{id}");
     assert_eq!(missing["fields"]["status"], 404, "the route pattern, not the id: {missing}");
+    assert_eq!(access.len(), 5, "one line per request (readyz, signup, me, contact, list): {access:?}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `METRICS_BIND_ADDR`: `/metrics` on its own listener without a token, counting the API
+/// port's requests; the API port answers 404 for it.
+#[test]
+fn metrics_on_their_own_listener() {
+    let (port, metrics_port) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("crm-cli-{}", uuid::Uuid::new_v4().simple()));
+    let mut server = Command::new(env!("CARGO_BIN_EXE_crm-api"))
+        .arg("serve")
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("METRICS_BIND_ADDR", format!("127.0.0.1:{metrics_port}"))
+        .env("METRICS_TOKEN", "ignored-with-a-listener")
+        .env("DATABASE_URL", format!("sqlite://{}/crm.sqlite3", dir.display()))
+        .env("JWT_SECRET", crate::helpers::TEST_SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (on_api, text) = rt.block_on(async {
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for _ in 0..3 {
+            assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+        }
+        let on_api = client.get(format!("{base}/metrics")).bearer_auth("ignored-with-a-listener").send().await;
+        let scraped = client.get(format!("http://127.0.0.1:{metrics_port}/metrics")).send().await.unwrap();
+        assert_eq!(scraped.status(), 200);
+        (on_api.unwrap().status(), scraped.text().await.unwrap())
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(on_api, 404, "the API port does not serve the metrics");
+    assert!(text.contains("crm_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 3"), "{text}");
+    assert!(text.contains("crm_http_requests_total{method=\"GET\",route=\"/metrics\",status=\"404\"} 1"), "{text}");
 }

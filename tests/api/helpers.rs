@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 
 use crm_api::config::{AppEnv, LogFormat, Settings};
 
+/// `METRICS_TOKEN` of every test app (`TestApp::metric` scrapes with it).
+pub const TEST_METRICS_TOKEN: &str = "test-metrics-token";
 pub const TEST_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 
 type BoxedService =
@@ -66,6 +68,8 @@ pub fn settings(database_url: String) -> Settings {
         webhook_poll_ms: 100,
         webhook_lease_secs: 60,
         webhook_worker: false,
+        metrics_bind_addr: None,
+        metrics_token: Some(TEST_METRICS_TOKEN.into()),
     }
 }
 
@@ -187,6 +191,14 @@ impl TestApp {
             })
         });
         TestApp { service, backend, sqlite_file: None, database_url, state: app_state }
+    }
+
+    /// The value of one series of `GET /metrics`, named as the text format writes it
+    /// (`name{label="value",…}` with the labels in the order the exposition sorts them).
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let r = self.get("/metrics").bearer(TEST_METRICS_TOKEN).send().await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.text().lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
     /// Runs one SQL statement on the app's database over a connection of its own (for

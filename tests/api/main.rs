@@ -15,6 +15,7 @@ mod custom_fields;
 mod derived;
 mod errors;
 mod hostile;
+mod metrics;
 mod notes_calls;
 mod offices;
 mod openapi;

@@ -254,6 +254,9 @@ async fn failures_retry_and_410_disables(app: TestApp) {
     assert_eq!(deliver(&app, &owner).await, 1);
     let d = &deliveries(&app, &owner, id).await[0];
     assert_eq!((d["status"].clone(), d["attempts"].clone()), (json!("delivered"), json!(2)));
+    let outcome = |o: &str| format!("crm_webhook_delivery_attempts_total{{outcome=\"{o}\"}}");
+    assert_eq!(app.metric(&outcome("retry")).await, Some(1.0), "the 500");
+    assert_eq!(app.metric(&outcome("delivered")).await, Some(1.0));
     // 410 Gone: the subscription is disabled at once, with the reason.
     rx.behave("f", 410, 1).await;
     app.post(&format!("/v1/webhooks/{id}/test")).bearer(&owner.token).send().await;
@@ -278,6 +281,7 @@ async fn failures_retry_and_410_disables(app: TestApp) {
     let failed =
         app.get(&format!("/v1/webhooks/{id}/deliveries?status=failed")).bearer(&owner.token).send().await.json();
     assert_eq!(failed["data"].as_array().unwrap().len(), 2, "the 410 one and the expired one: {failed}");
+    assert_eq!(app.metric(&outcome("failed")).await, Some(2.0), "the 410 one and the expired one");
 }
 
 async fn deliveries_are_revoked_when_the_user_is_deactivated(app: TestApp) {
@@ -300,6 +304,8 @@ async fn deliveries_are_revoked_when_the_user_is_deactivated(app: TestApp) {
     let d = &deliveries(&app, &owner, id).await[0];
     assert_eq!(d["status"], "revoked");
     assert!(d["error"].as_str().unwrap().contains("deactivated"), "{d}");
+    assert_eq!(app.metric("crm_webhook_delivery_attempts_total{outcome=\"revoked\"}").await, Some(1.0));
+    assert_eq!(app.metric("crm_webhook_delivery_attempts_total{outcome=\"delivered\"}").await, Some(0.0));
 }
 
 async fn two_workers_never_send_one_delivery_twice(app: TestApp) {
