@@ -274,6 +274,10 @@ pub fn build(
                 .add((header::REFERRER_POLICY, "no-referrer")),
         )
         .wrap(cors)
+        .wrap(TracingLogger::<RequestSpan>::new())
+        // Outside the request span: the access line is not an event inside the span, so the
+        // JSON formatter does not parse the span's fields again to embed them (it names the
+        // request id itself).
         .wrap_fn(move |req, srv| {
             let started = std::time::Instant::now();
             let method = req.method().clone();
@@ -285,7 +289,6 @@ pub fn build(
                 outcome
             }
         })
-        .wrap(TracingLogger::<RequestSpan>::new())
 }
 
 /// Counts every request for `/metrics` and writes its access-log line: the route pattern

@@ -46,17 +46,39 @@ enum Command {
 /// Logs go to stderr through a background writer (tracing-appender): a request's access
 /// line costs formatting, not a write syscall on the worker (measured: BENCHMARKS.md). The
 /// guard flushes what is queued when `main` returns; lines beyond the queue's bound
-/// (128k) are dropped rather than stall requests.
+/// (128k) are dropped rather than stall requests. JSON lines carry the current span (the
+/// request's method and id), not the list of every enclosing span.
 fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let (writer, guard) =
+        tracing_appender::non_blocking(Batched(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr())));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match format {
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Json => builder.json().with_span_list(false).init(),
         LogFormat::Pretty => builder.init(),
     }
     guard
+}
+
+/// The background writer's output: lines are buffered, and each flush (the writer flushes
+/// when it has drained its queue) is followed by a millisecond's pause, so under load the
+/// lines of that millisecond reach stderr in one write instead of a syscall (and a wake-up
+/// of the writer) per line: measured, the per-line writes were most of the access log's
+/// cost (BENCHMARKS.md). A line waits at most about a millisecond; a quiet service's line
+/// is written at once.
+struct Batched(std::io::BufWriter<std::io::Stderr>);
+
+impl std::io::Write for Batched {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let flushed = self.0.flush();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        flushed
+    }
 }
 
 /// For what still uses glibc's malloc (libpq's results, SQLite): glibc raises its mmap
