@@ -28,6 +28,12 @@ sub() {
   return 0
 }
 fail() { echo "FAIL: $*" >&2; exit 1; }
+timed() {  # label command...: runs it quietly, prints its time
+  local s=$SECONDS rc=0
+  "${@:2}" > "$work/last.log" 2>&1 || rc=$?
+  printf '   %s: %ss\n' "$1" $(( SECONDS - s ))
+  [ $rc = 0 ] || { cat "$work/last.log"; fail "$1 failed"; }
+}
 
 # --- the engine ----------------------------------------------------------------------
 sub "installing podman, runc, docker-compose, debootstrap (Debian) when missing"
@@ -187,13 +193,12 @@ start_cmd="for i in \$(seq 1 60); do [ \"\$(podman inspect -f '{{.RestartCount}}
 python3 "$here/proof.py" replicas "$lb" --kill "$kill_cmd" --start "$start_cmd" --seconds 20 --workers 4
 
 sub "5. both replicas started at once on an empty database: each migration applied once"
-compose --profile replicas down -v > /dev/null 2>&1
+timed "down -v" compose --profile replicas down -v
 # One `up`: compose starts db, waits for it to be healthy, then starts api and api2 together
 # (a second `up` on the existing network trips the podman/compose IPAM quirk noted above).
-compose --profile replicas up -d > "$work/up4.log" 2>&1 || { cat "$work/up4.log"; fail "up --profile replicas failed"; }
-wait_healthy api api2
-started=$(for s in api api2; do podman inspect -f '{{.State.StartedAt.UnixNano}}' "$(compose ps -q $s)"; done)
-echo "   api and api2 started $(echo "$started" | python3 -c 'import sys; a, b = map(int, sys.stdin.read().split()); print(f"{abs(a - b) / 1e6:.0f}")') ms apart"
+timed "up --profile replicas" compose --profile replicas up -d
+t=$SECONDS; wait_healthy api api2; echo "   api and api2 healthy: $(( SECONDS - t ))s"
+echo "   started at: api $(podman inspect -f '{{.State.StartedAt}}' "$(compose ps -q api)"), api2 $(podman inspect -f '{{.State.StartedAt}}' "$(compose ps -q api2)")"
 expected=$(ls "$repo/migrations/postgres" | grep -E '^[0-9]{4}-' | sed -E 's/^([0-9-]+)_.*/\1/; s/-//g' | sort)
 applied=$(compose exec -T db psql -U crm -d crm -Atc 'SELECT version FROM __diesel_schema_migrations ORDER BY version')
 dupes=$(compose exec -T db psql -U crm -d crm -Atc 'SELECT version FROM __diesel_schema_migrations GROUP BY version HAVING count(*) > 1')
@@ -216,6 +221,6 @@ n_expected=$(echo "$expected" | wc -l)
 echo "   $n_expected migrations in __diesel_schema_migrations, each once;$counts both healthy, no restarts"
 
 sub "cleanup (containers, network, volumes; the images stay as cache)"
-compose --profile replicas down -v > /dev/null 2>&1
+timed "down -v" compose --profile replicas down -v
 sub ""
 echo "docker check: all steps passed in $(( SECONDS - total_start )) s"
