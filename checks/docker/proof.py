@@ -231,10 +231,11 @@ def kill_under_load(lb, token, ids, args):
     for r in bad:
         print(f"     failed {r[4]} sent at {r[0] - t0:.2f} s, answered at {r[1] - t0:.2f} s: {r[2]} via {r[3]}")
     # Only requests in flight when the replica died may fail: at most one per worker, sent
-    # before the process was gone (SIGKILL returns before the kernel has closed its sockets:
-    # 0.1 s of grace) and answered right then. Nothing sent later may fail: the balancer
-    # retries a failed connection on the other replica.
-    in_flight = [r for r in bad if kill_sent - 30 <= r[0] <= killed_at + 0.1 and r[1] <= killed_at + 1.0]
+    # before the process was gone (kill(2) returns before the kernel has torn the process
+    # and its sockets down: 0.5 s of grace on a loaded 2-core machine) and answered right
+    # then. Nothing sent later may fail: the balancer retries a failed connection on the
+    # other replica.
+    in_flight = [r for r in bad if kill_sent - 30 <= r[0] <= killed_at + 0.5 and r[1] <= killed_at + 2.0]
     check(len(bad) == len(in_flight) and len(bad) <= args.workers,
           f"only requests in flight when the replica died failed ({len(bad)}, at most {args.workers} workers)")
     check(back is not None, "the restarted replica is back in rotation")
