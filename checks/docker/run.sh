@@ -5,10 +5,11 @@
 # for the base images (standins.sh; no registry is reachable here). Then proves:
 #   1. compose refuses to start without JWT_SECRET
 #   2. `up`: signup, login, a contact, /readyz; the image is non-root with a HEALTHCHECK
-#   3. down + up (the volume kept): the data is still there
+#   3. down + up (the volume kept): the data is still there; the README's `run --rm api
+#      migrate`, `exec api crm-api healthcheck` and `pg_dump` backup work
 #   4. --profile replicas: requests alternate between replicas with identical answers, the
 #      login throttle holds across them, one replica killed under load loses only its
-#      in-flight requests
+#      in-flight requests; X-Forwarded-For is believed from the balancer only
 #   5. both replicas started at once on an empty database apply each migration once
 # Each sub-step prints its time; any failed assertion fails the script. Containers, networks
 # and volumes are removed at the end; the images stay as the next run's cache.
