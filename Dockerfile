@@ -1,9 +1,15 @@
 # Build stage: release binary against Debian's libpq and libsqlite3.
-FROM rust:1-bookworm AS build
+FROM rust:1.95-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev libsqlite3-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# Dependencies first, from the manifests alone (a stub main.rs and lib.rs): this layer is
+# reused until Cargo.toml or Cargo.lock changes, so editing src/ recompiles only this crate.
 COPY Cargo.toml Cargo.lock ./
+RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && cargo build --release --locked --bin crm-api \
+    && rm -rf src target/release/crm-api target/release/deps/crm_api-* target/release/deps/libcrm_api-* \
+              target/release/.fingerprint/crm-api-*
 COPY src ./src
 COPY migrations ./migrations
 RUN cargo build --release --locked --bin crm-api \
