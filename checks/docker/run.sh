@@ -205,7 +205,7 @@ python3 "$here/proof.py" replicas "$lb" --kill "$kill_cmd" --start "$start_cmd" 
 # from the balancer), not the balancer's; api2 has no published port, so all its /v1
 # requests came through the balancer.
 lb_ip=$(podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(compose ps -q lb)")
-client_ips=$(compose logs --no-color api2 2>/dev/null | grep '"route":"/v1/' | grep -o '"http.client_ip":"[^"]*"' | sort | uniq -c)
+client_ips=$(compose logs --no-color api2 2>/dev/null | grep '"route":"/v1/' | grep -o '"client_ip":"[^"]*"' | sort | uniq -c)
 echo "   client addresses api2 logged for /v1 requests (the balancer is $lb_ip):"; echo "$client_ips" | sed 's/^/     /'
 [ -n "$client_ips" ] || fail "api2 logged no /v1 request with a client address"
 ! echo "$client_ips" | grep -q "\"$lb_ip\"" || fail "api2 took the balancer's address for the client's: X-Forwarded-For not believed"
