@@ -16,7 +16,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::{
     account, actions, audit, auth, contacts, custom_fields, deals, health, interactions, notifications, offices,
-    openapi, organizations, saved_filters, users, webhooks,
+    openapi, organizations, saved_filters, sso, users, webhooks,
 };
 
 /// Everything a running service needs, built once at start-up.
@@ -37,7 +37,9 @@ pub fn state(settings: Settings) -> Result<web::Data<AppState>, String> {
     let secret = secrets[0].clone();
     let trusted_proxies = crate::http::TrustedProxies::parse(&settings.trusted_proxies)?;
     let sealer = crate::http::Sealer::new(&secret);
-    Ok(web::Data::new(AppState { pool, settings, jwt, trusted_proxies, sealer }))
+    let secret_sealers =
+        secrets.iter().map(|s| crate::http::Sealer::for_purpose(s, b"crm-api stored secrets v1")).collect();
+    Ok(web::Data::new(AppState { pool, settings, jwt, trusted_proxies, sealer, secret_sealers }))
 }
 
 /// Applies pending migrations (start-up and `crm-api migrate`).
@@ -70,6 +72,12 @@ fn routes() -> UtoipaApp<
                 .service(account::routes::patch_account)
                 .service(account::routes::delete_account)
                 .service(account::routes::transfer_ownership)
+                .service(sso::config::get_sso)
+                .service(sso::config::put_sso)
+                .service(sso::config::delete_sso)
+                .service(sso::scim_tokens::create_scim_token)
+                .service(sso::scim_tokens::list_scim_tokens)
+                .service(sso::scim_tokens::delete_scim_token)
                 .service(users::routes::list_roles)
                 .service(users::routes::list_users)
                 .service(users::routes::create_user)
@@ -155,6 +163,22 @@ fn routes() -> UtoipaApp<
                 .service(webhooks::routes::list_deliveries)
                 .service(webhooks::routes::retry_delivery),
         )
+        .service(
+            scope::scope("/scim/v2")
+                .service(sso::scim::get_service_provider_config)
+                .service(sso::scim::list_resource_types)
+                .service(sso::scim::get_resource_type)
+                .service(sso::scim::list_schemas)
+                .service(sso::scim::get_schema)
+                .service(sso::scim::scim_list_users)
+                // Before /Users/{id}.
+                .service(sso::scim::scim_search_users)
+                .service(sso::scim::scim_create_user)
+                .service(sso::scim::scim_get_user)
+                .service(sso::scim::scim_replace_user)
+                .service(sso::scim::scim_patch_user)
+                .service(sso::scim::scim_delete_user),
+        )
 }
 
 /// The document the service serves at `/api-docs/openapi.json`.
@@ -206,7 +230,12 @@ impl KnownPaths {
 }
 
 async fn unmatched(req: actix_web::HttpRequest, known: web::Data<KnownPaths>) -> HttpResponse {
-    actix_web::ResponseError::error_response(&known.error_for(req.path(), false))
+    let error = known.error_for(req.path(), false);
+    if req.path().starts_with("/scim/") {
+        // SCIM clients read SCIM's error shape (RFC 7644 §3.12).
+        return sso::scim::unmatched(actix_web::ResponseError::status_code(&error));
+    }
+    actix_web::ResponseError::error_response(&error)
 }
 
 /// The complete application: routes, Swagger UI, extractor error mapping and middleware.

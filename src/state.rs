@@ -12,4 +12,7 @@ pub struct AppState {
     pub trusted_proxies: crate::http::TrustedProxies,
     /// Seals the contact list's keyset cursors (key derived from the signing secret).
     pub sealer: crate::http::Sealer,
+    /// Seals stored OIDC client secrets, one per JWT secret (the first seals, every one
+    /// opens), so a rotation of `JWT_SECRETS` keeps them readable while the old key is listed.
+    pub secret_sealers: Vec<crate::http::Sealer>,
 }

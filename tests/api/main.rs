@@ -21,6 +21,8 @@ mod openapi;
 mod replicas;
 mod robustness;
 mod saved_filters;
+mod scim;
+mod sso;
 mod sync;
 mod throttle;
 mod users;
