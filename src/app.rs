@@ -173,6 +173,7 @@ fn routes() -> UtoipaApp<
                 .service(sso::scim::scim_list_users)
                 // Before /Users/{id}.
                 .service(sso::scim::scim_search_users)
+                .service(sso::scim::scim_search)
                 .service(sso::scim::scim_create_user)
                 .service(sso::scim::scim_get_user)
                 .service(sso::scim::scim_replace_user)
@@ -273,6 +274,11 @@ pub fn build(
         .wrap_fn(|req, srv| {
             let call = match crate::http::check_query_string(req.query_string()) {
                 Ok(()) => Ok(srv.call(req)),
+                // SCIM clients read SCIM's error shape (RFC 7644 §3.12).
+                Err(e) if req.path().starts_with("/scim/") => {
+                    let e = sso::scim::ScimError::from(e);
+                    Err(req.into_response(actix_web::ResponseError::error_response(&e)))
+                }
                 Err(e) => Err(req.into_response(actix_web::ResponseError::error_response(&e))),
             };
             async move {

@@ -374,6 +374,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    scim_external_ids (user_id) {
+        user_id -> Text,
+        account_id -> Text,
+        external_id -> Text,
+    }
+}
+
+diesel::table! {
     sso_logins (state_hash) {
         state_hash -> Text,
         account_id -> Text,
@@ -428,6 +436,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sso_configs,
     sso_domains,
     scim_tokens,
+    scim_external_ids,
     sso_logins,
     sso_codes,
 );

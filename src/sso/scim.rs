@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::mapping::RoleMapping;
 use crate::access::{Actor, Role};
 use crate::audit::AuditCtx;
-use crate::db::schema::users;
+use crate::db::schema::{scim_external_ids as ext, users};
 use crate::db::{self, DbConnection};
 use crate::error::AppError;
 use crate::http::{new_id, now, utc};
@@ -246,14 +246,15 @@ fn base_url(req: &HttpRequest) -> String {
 }
 
 /// A user as SCIM shows it. `roles[].value` is the account role.
-pub fn user_resource(row: &UserRow, base: &str) -> Value {
+pub fn user_resource(row: &UserRow, external_id: Option<&str>, base: &str) -> Value {
     let mut out = json!({
         "schemas": [USER_SCHEMA],
         "id": row.id,
         "userName": row.email,
         "active": row.active,
-        "emails": [{"value": row.email, "primary": true}],
-        "roles": [{"value": row.role, "primary": true}],
+        // One email and one role each: no `primary` or `type` to tell apart.
+        "emails": [{"value": row.email}],
+        "roles": [{"value": row.role}],
         "meta": {
             "resourceType": "User",
             "created": crate::http::utc(row.created_at).to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -272,8 +273,53 @@ pub fn user_resource(row: &UserRow, base: &str) -> Value {
     if !name.is_empty() {
         out["name"] = Value::Object(name);
     }
+    if let Some(e) = external_id {
+        out["externalId"] = Value::String(e.to_owned());
+    }
     out
 }
+
+/// The `externalId`s of `ids` (users of the actor's account).
+fn external_ids(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, AppError> {
+    let rows: Vec<(String, String)> = ext::table
+        .filter(ext::account_id.eq(actor.account_id()))
+        .filter(ext::user_id.eq_any(ids))
+        .select((ext::user_id, ext::external_id))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Sets (or with `None` removes) a user's `externalId`, audited on the user when it changes.
+fn set_external_id(conn: &mut DbConnection, actor: &Actor, user_id: &str, value: Option<&str>) -> Result<(), AppError> {
+    let before = external_ids(conn, actor, &[user_id.to_owned()])?.remove(user_id);
+    if before.as_deref() == value {
+        return Ok(());
+    }
+    diesel::delete(ext::table.filter(ext::user_id.eq(user_id)).filter(ext::account_id.eq(actor.account_id())))
+        .execute(conn)?;
+    if let Some(v) = value {
+        diesel::insert_into(ext::table)
+            .values((ext::user_id.eq(user_id), ext::account_id.eq(actor.account_id()), ext::external_id.eq(v)))
+            .execute(conn)?;
+    }
+    let mut changes = Map::new();
+    changes.insert("scim_external_id".into(), json!({"old": before, "new": value}));
+    crate::audit::record_changes(
+        conn,
+        &AuditCtx::from(actor),
+        "user",
+        user_id,
+        crate::audit::AuditAction::Update,
+        changes,
+    )
+}
+
+/// A user with its `externalId`, as the writes and reads below hand it on.
+type Stored = (UserRow, Option<String>);
 
 /// `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5) on one resource: `schemas`, `id`
 /// and `meta` are always returned; sub-attributes are named `name.givenName`.
@@ -341,7 +387,7 @@ fn comma_list(text: Option<&str>) -> Vec<String> {
 
 /// The filters served (RFC 7644 §3.4.2.2): `attr op "value"` joined by `and`, where attr is
 /// `userName`, `emails`/`emails.value`, `id`, `active`, `name.givenName`, `name.familyName`
-/// or `externalId` (never stored: matches nothing), op is `eq`, `ne`, `co`, `sw`, `ew` or
+/// or `externalId`, op is `eq`, `ne`, `co`, `sw`, `ew` or
 /// `pr`.
 #[derive(Debug, Clone, PartialEq)]
 enum Filter {
@@ -356,7 +402,7 @@ enum Attr {
     Active,
     GivenName,
     FamilyName,
-    Nothing,
+    ExternalId,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -430,7 +476,7 @@ fn parse_filter(text: &str) -> Result<Filter, ScimError> {
             "active" => Attr::Active,
             "name.givenname" => Attr::GivenName,
             "name.familyname" => Attr::FamilyName,
-            "externalid" => Attr::Nothing,
+            "externalid" => Attr::ExternalId,
             _ => return Err(unsupported()),
         };
         let op = match tokens.get(i + 1).map(|t| t.to_ascii_lowercase()).as_deref() {
@@ -489,8 +535,22 @@ fn apply_filter<'a>(q: UserQuery<'a>, filter: &Filter) -> Result<UserQuery<'a>, 
     };
     let text = || value.as_str().map(str::to_owned).ok_or_else(|| ScimError::invalid_filter("Expected a string."));
     Ok(match (attr, op) {
-        (Attr::Nothing, Op::Ne) => q,
-        (Attr::Nothing, _) => q.filter(users::id.ne(users::id)),
+        (Attr::ExternalId, Op::Pr) => q.filter(users::id.eq_any(ext::table.select(ext::user_id))),
+        (Attr::ExternalId, Op::Eq) => {
+            q.filter(users::id.eq_any(ext::table.filter(ext::external_id.eq(text()?)).select(ext::user_id)))
+        }
+        (Attr::ExternalId, Op::Ne) => {
+            q.filter(users::id.ne_all(ext::table.filter(ext::external_id.eq(text()?)).select(ext::user_id)))
+        }
+        (Attr::ExternalId, _) => q.filter(
+            users::id.eq_any(
+                ext::table
+                    .filter(
+                        crate::db::lower(ext::external_id.nullable()).like(like_pattern(&text()?, *op)).escape('\\'),
+                    )
+                    .select(ext::user_id),
+            ),
+        ),
         (_, Op::Pr) => q,
         (Attr::Active, Op::Eq | Op::Ne) => {
             let b = value.as_bool().ok_or_else(|| ScimError::invalid_filter("active takes true or false."))?;
@@ -577,6 +637,14 @@ async fn list(
         };
         let total: i64 = scoped()?.count().get_result(conn)?;
         let rows: Vec<UserRow> = scoped()?.order(users::id.asc()).offset(start_index - 1).limit(count).load(conn)?;
+        let mut ids = external_ids(conn, actor, &rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())?;
+        let rows: Vec<Stored> = rows
+            .into_iter()
+            .map(|r| {
+                let e = ids.remove(&r.id);
+                (r, e)
+            })
+            .collect();
         Ok((rows, total))
     })
     .await
@@ -587,7 +655,8 @@ async fn list(
             e
         }
     })?;
-    let resources: Vec<Value> = rows.iter().map(|r| project(user_resource(r, &base), &attributes, &excluded)).collect();
+    let resources: Vec<Value> =
+        rows.iter().map(|(r, e)| project(user_resource(r, e.as_deref(), &base), &attributes, &excluded)).collect();
     Ok(scim_json(
         StatusCode::OK,
         &json!({
@@ -769,6 +838,40 @@ pub async fn scim_search_users(
     token: ScimToken,
     body: web::Bytes,
 ) -> Result<HttpResponse, ScimError> {
+    search(req, state, token, body).await
+}
+
+/// Searches from the service root (RFC 7644 §3.4.3): users are the only resources.
+///
+/// The same as `POST /scim/v2/Users/.search`. Authenticated by a SCIM token.
+#[utoipa::path(
+    tag = "scim",
+    request_body(content = ScimSearchRequest, content_type = "application/scim+json"),
+    responses(
+        (status = 200, body = ScimUserList, content_type = "application/scim+json"),
+        (status = 400, body = ScimErrorBody, content_type = "application/scim+json", description = "Malformed body or unsupported filter"),
+        (status = 401, body = ScimErrorBody, content_type = "application/scim+json", description = "Missing or invalid SCIM token"),
+        (status = 500, body = ScimErrorBody, content_type = "application/scim+json", description = "Unexpected server error"),
+        (status = 503, body = ScimErrorBody, content_type = "application/scim+json", description = "Database unavailable"),
+    ),
+    security(("scim" = []))
+)]
+#[post("/.search")]
+pub async fn scim_search(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: ScimToken,
+    body: web::Bytes,
+) -> Result<HttpResponse, ScimError> {
+    search(req, state, token, body).await
+}
+
+async fn search(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: ScimToken,
+    body: web::Bytes,
+) -> Result<HttpResponse, ScimError> {
     let map = parse_body(&req, &body)?;
     let search: ScimSearchRequest = serde_json::from_value(Value::Object(map.clone()))
         .map_err(|e| ScimError::invalid_syntax(format!("Malformed search request: {e}")))?;
@@ -783,11 +886,11 @@ pub async fn scim_search_users(
     list(&state, token, base_url(&req), ListRequest::from_params(params)?).await
 }
 
-fn resource_response(req: &HttpRequest, status: StatusCode, row: &UserRow) -> HttpResponse {
+fn resource_response(req: &HttpRequest, status: StatusCode, (row, external_id): &Stored) -> HttpResponse {
     let params: ScimListParams = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let (attributes, excluded) =
         (comma_list(params.attributes.as_deref()), comma_list(params.excluded_attributes.as_deref()));
-    let resource = project(user_resource(row, &base_url(req)), &attributes, &excluded);
+    let resource = project(user_resource(row, external_id.as_deref(), &base_url(req)), &attributes, &excluded);
     let mut resp = scim_json(status, &resource);
     if status == StatusCode::CREATED {
         if let Ok(v) = header::HeaderValue::from_str(&format!("{}/Users/{}", base_url(req), row.id)) {
@@ -821,7 +924,12 @@ pub async fn scim_get_user(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
     let id = id.into_inner();
-    let row = with_actor(&state, token, move |conn, actor| crate::users::queries::find(conn, actor, &id)).await?;
+    let row = with_actor(&state, token, move |conn, actor| {
+        let row = crate::users::queries::find(conn, actor, &id)?;
+        let e = external_ids(conn, actor, std::slice::from_ref(&row.id))?.remove(&row.id);
+        Ok((row, e))
+    })
+    .await?;
     Ok(resource_response(&req, StatusCode::OK, &row))
 }
 
@@ -850,6 +958,8 @@ struct Draft {
     /// Role values to resolve, and whether the current role takes part (`add`).
     roles: Option<(Vec<String>, bool)>,
     password: Option<String>,
+    /// `Some(None)`: remove it.
+    external_id: Option<Option<String>>,
 }
 
 fn as_bool(v: &Value) -> Option<bool> {
@@ -965,6 +1075,9 @@ impl Draft {
                 self.roles = Some((values, op == "add"));
             }
             ("password", _) if !remove => self.password = Some(as_text(needs_value()?, "password")?),
+            ("externalid", _) => {
+                self.external_id = Some(if remove { None } else { Some(as_text(needs_value()?, "externalId")?) })
+            }
             // Attributes this service does not keep (displayName, externalId, title, the
             // enterprise extension, …) are accepted and ignored, as identity providers send them.
             _ => {}
@@ -1001,6 +1114,11 @@ impl Draft {
         if let Some(v) = get_ci(map, "password").filter(|v| !v.is_null()) {
             d.apply("replace", "password", None, Some(v))?;
         }
+        match get_ci(map, "externalId").filter(|v| !v.is_null()) {
+            Some(v) => d.apply("replace", "externalId", None, Some(v))?,
+            None if replace => d.external_id = Some(None),
+            None => {}
+        }
         Ok(d)
     }
 
@@ -1018,6 +1136,9 @@ impl Draft {
             if v.as_ref().is_some_and(|s| s.chars().count() > 100) {
                 return Err(ScimError::invalid_value(format!("{what} must be at most 100 characters long.")));
             }
+        }
+        if self.external_id.as_ref().and_then(|e| e.as_ref()).is_some_and(|e| e.is_empty() || e.chars().count() > 255) {
+            return Err(ScimError::invalid_value("externalId must be 1 to 255 characters long."));
         }
         if let Some(p) = &self.password {
             if !(8..=256).contains(&p.chars().count()) {
@@ -1092,7 +1213,11 @@ pub async fn scim_create_user(
             updated_at: at,
         };
         crate::users::queries::insert(conn, &AuditCtx::from(actor), &row)?;
-        Ok(row)
+        let external_id = draft.external_id.clone().flatten();
+        if let Some(e) = &external_id {
+            set_external_id(conn, actor, &row.id, Some(e))?;
+        }
+        Ok((row, external_id))
     })
     .await?;
     Ok(resource_response(&req, StatusCode::CREATED, &row))
@@ -1105,9 +1230,9 @@ fn write_draft(
     id: &str,
     draft: &Draft,
     hash: Option<String>,
-) -> Result<UserRow, AppError> {
+) -> Result<Stored, AppError> {
     let mapping = mapping(conn, actor)?;
-    crate::http::optimistic(None, || {
+    let row = crate::http::optimistic(None, || {
         let before = crate::users::queries::find(conn, actor, id)?;
         let role = match &draft.roles {
             None => None,
@@ -1129,7 +1254,12 @@ fn write_draft(
         };
         let next = crate::users::routes::apply_patch(actor, &before, patch, hash.clone())?;
         crate::users::queries::save(conn, &AuditCtx::from(actor), &before, next)
-    })
+    })?;
+    if let Some(e) = &draft.external_id {
+        set_external_id(conn, actor, &row.id, e.as_deref())?;
+    }
+    let e = external_ids(conn, actor, std::slice::from_ref(&row.id))?.remove(&row.id);
+    Ok((row, e))
 }
 
 /// Replaces a user's attributes (RFC 7644 §3.5.1): `userName` and `name` as sent (a missing
@@ -1339,10 +1469,7 @@ fn multi_valued(name: &str, description: &str) -> Value {
     json!({
         "name": name, "type": "complex", "multiValued": true, "description": description, "required": false,
         "mutability": "readWrite", "returned": "default", "uniqueness": "none",
-        "subAttributes": [
-            attribute("value", "string", "The value.", false, "readWrite", "none"),
-            attribute("primary", "boolean", "Whether this is the primary value.", false, "readWrite", "none"),
-        ],
+        "subAttributes": [attribute("value", "string", "The value.", true, "readWrite", "none")],
     })
 }
 
@@ -1388,7 +1515,7 @@ fn list_of(resources: Vec<Value>) -> Value {
     tag = "scim",
     responses(
         (status = 200, body = Object, content_type = "application/scim+json"),
-        (status = 400, description = "Malformed query string (NUL, invalid UTF-8, over 2,000 bytes)"),
+        (status = 400, body = ScimErrorBody, content_type = "application/scim+json", description = "Malformed query string (NUL, invalid UTF-8, over 2,000 bytes)"),
     )
 )]
 #[get("/ServiceProviderConfig")]
@@ -1403,7 +1530,7 @@ pub async fn get_service_provider_config(req: HttpRequest) -> HttpResponse {
     tag = "scim",
     responses(
         (status = 200, body = Object, content_type = "application/scim+json"),
-        (status = 400, description = "Malformed query string (NUL, invalid UTF-8, over 2,000 bytes)"),
+        (status = 400, body = ScimErrorBody, content_type = "application/scim+json", description = "Malformed query string (NUL, invalid UTF-8, over 2,000 bytes)"),
     )
 )]
 #[get("/ResourceTypes")]
@@ -1438,7 +1565,7 @@ pub async fn get_resource_type(req: HttpRequest, id: web::Path<String>) -> Resul
     tag = "scim",
     responses(
         (status = 200, body = Object, content_type = "application/scim+json"),
-        (status = 400, description = "Malformed query string (NUL, invalid UTF-8, over 2,000 bytes)"),
+        (status = 400, body = ScimErrorBody, content_type = "application/scim+json", description = "Malformed query string (NUL, invalid UTF-8, over 2,000 bytes)"),
     )
 )]
 #[get("/Schemas")]

@@ -51,7 +51,7 @@ fn new_user(email: &str, roles: &[&str]) -> Value {
         "emails": [{"value": email, "type": "work", "primary": true}],
         "active": true,
         "roles": roles.iter().map(|r| json!({"value": r})).collect::<Vec<_>>(),
-        "externalId": "ignored-by-the-service",
+        "externalId": format!("ext-{email}"),
     })
 }
 
@@ -79,12 +79,15 @@ async fn scim_users_create_read_list_replace_delete(app: TestApp) {
     assert_eq!(user["name"], json!({"givenName": "Ada", "familyName": "Lovelace"}));
     assert_eq!(user["roles"][0]["value"], "focused", "no SSO configuration: role names, {user}");
     assert_eq!(user["active"], true);
+    assert_eq!(user["externalId"], format!("ext-{email}"));
     // The same user through /v1/users, created by the token's creator.
     let v1 = app.get(&format!("/v1/users/{id}")).bearer(&owner.token).send().await.json();
     assert_eq!((v1["email"].as_str(), v1["role"].as_str()), (Some(email.as_str()), Some("focused")));
     let audit = app.get(&format!("/v1/audit?entity_id={id}")).bearer(&owner.token).send().await.json();
-    assert_eq!(audit["data"][0]["actor_id"], owner.user_id.as_str(), "{audit}");
-    assert_eq!(audit["data"][0]["action"], "create");
+    let entries = audit["data"].as_array().unwrap();
+    assert!(entries.iter().all(|e| e["actor_id"] == owner.user_id.as_str()), "the token's creator acts: {audit}");
+    assert!(entries.iter().any(|e| e["action"] == "create" && e["changes"]["role"]["new"] == "focused"), "{audit}");
+    assert!(entries.iter().any(|e| e["changes"]["scim_external_id"]["new"] == format!("ext-{email}")), "{audit}");
     // A SCIM user has no password: no password logs in.
     app.post("/v1/auth/login").json(json!({"email": email, "password": "!sso"})).send().await.assert_problem(401);
     // Read, and list with a case-insensitive userName filter, paging and attributes.
@@ -108,6 +111,12 @@ async fn scim_users_create_read_list_replace_delete(app: TestApp) {
     );
     let all = scim(&app, "GET", "/scim/v2/Users", &token, None).await.json();
     assert_eq!(page["Resources"][0]["id"], all["Resources"][1]["id"]);
+    let by_external = format!("/scim/v2/Users?filter={}", urlencode(&format!("externalId eq \"ext-{email}\"")));
+    let by_external = scim(&app, "GET", &by_external, &token, None).await.json();
+    assert_eq!(
+        (by_external["totalResults"].as_i64(), by_external["Resources"][0]["id"].as_str()),
+        (Some(1), Some(id.as_str()))
+    );
     let none = scim(
         &app,
         "GET",
@@ -138,6 +147,7 @@ async fn scim_users_create_read_list_replace_delete(app: TestApp) {
     let r = scim(&app, "PUT", &format!("/scim/v2/Users/{id}"), &token, Some(replacement)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["name"], json!({"givenName": "Augusta"}));
+    assert_eq!(r.json()["externalId"], format!("ext-{email}"));
     assert_eq!(r.json()["roles"][0]["value"], "admin");
     // Patch as Entra ID sends it.
     let new_email = unique_email("renamed");
@@ -169,7 +179,7 @@ async fn scim_users_create_read_list_replace_delete(app: TestApp) {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!((r.json()["name"]["givenName"].as_str(), r.json()["active"].as_bool()), (Some("Ada"), Some(false)));
     let updates = app.get(&format!("/v1/audit?entity_id={id}")).bearer(&owner.token).send().await.json();
-    assert_eq!(updates["data"].as_array().unwrap().len(), 4, "create, replace, two patches: {updates}");
+    assert_eq!(updates["data"].as_array().unwrap().len(), 5, "create, its externalId, replace, two patches: {updates}");
     // Delete.
     assert_eq!(scim(&app, "DELETE", &format!("/scim/v2/Users/{id}"), &token, None).await.status, 204);
     assert_scim_error(&scim(&app, "GET", &format!("/scim/v2/Users/{id}"), &token, None).await, 404);
@@ -422,6 +432,8 @@ async fn scim_errors_use_scims_shape(app: TestApp) {
         let r = scim(&app, "PATCH", &format!("/scim/v2/Users/{id}"), &token, Some(patch_op(ops))).await;
         assert_scim_error(&r, 400);
     }
+    assert_scim_error(&scim(&app, "GET", "/scim/v2/Users?filter=%00", &token, None).await, 400);
+    assert_scim_error(&scim(&app, "GET", "/scim/v2/Users?count=many", &token, None).await, 400);
     // Unknown SCIM paths and methods answer SCIM errors too.
     assert_scim_error(&scim(&app, "GET", "/scim/v2/Groups", &token, None).await, 404);
     assert_scim_error(&scim(&app, "POST", "/scim/v2/ServiceProviderConfig", &token, None).await, 405);

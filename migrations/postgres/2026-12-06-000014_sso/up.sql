@@ -36,6 +36,14 @@ CREATE TABLE scim_tokens (
 );
 CREATE INDEX scim_tokens_account_idx ON scim_tokens (account_id, id);
 
+-- SCIM's externalId of a user (the identity provider's own id for it), kept for SCIM.
+CREATE TABLE scim_external_ids (
+    user_id TEXT COLLATE "C" PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    account_id TEXT COLLATE "C" NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    external_id TEXT NOT NULL
+);
+CREATE INDEX scim_external_ids_account_idx ON scim_external_ids (account_id, external_id);
+
 -- OIDC logins in flight: state (by digest), nonce and PKCE verifier, single use, expiring;
 -- in the database so that any replica can take the callback.
 CREATE TABLE sso_logins (
