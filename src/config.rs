@@ -95,6 +95,11 @@ pub struct Settings {
     /// requests).
     #[arg(long, env = "WEBHOOK_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
     pub webhook_worker: bool,
+    /// The service's external base URL (e.g. `https://crm.example.com`): SSO's callback,
+    /// `<PUBLIC_URL>/v1/auth/sso/callback`, is the redirect URI to register at the identity
+    /// provider. Unset: taken from each request's scheme and host.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {

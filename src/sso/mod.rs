@@ -3,6 +3,7 @@
 //! the role mapping both share.
 
 pub mod config;
+pub mod login;
 pub mod mapping;
 pub mod scim;
 pub mod scim_tokens;

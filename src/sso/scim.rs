@@ -123,6 +123,7 @@ impl From<AppError> for ScimError {
                 ScimError::new(S::SERVICE_UNAVAILABLE, None, "The database is unavailable; try again shortly.")
             }
             AppError::Internal(_) => ScimError::new(S::INTERNAL_SERVER_ERROR, None, "An unexpected error occurred."),
+            AppError::BadGateway(m) => ScimError::new(S::BAD_GATEWAY, None, m),
         }
     }
 }

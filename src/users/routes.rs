@@ -250,6 +250,16 @@ pub async fn get_user(state: web::Data<AppState>, actor: Actor, id: web::Path<Uu
     Ok(ok_with_etag(row.version, &view_for(&actor, &row)))
 }
 
+/// `row` with `role`: `view_activity` belongs to role user only, it goes when the role does
+/// (a PATCH, SCIM, and SSO's role from the claim at login).
+pub(crate) fn with_role(row: &UserRow, role: Role) -> UserRow {
+    let mut next = UserRow { role: role.as_str().into(), ..row.clone() };
+    if role != Role::User {
+        next.privileges = Privileges(next.privileges).without(Privilege::ViewActivity).0;
+    }
+    next
+}
+
 /// Applies a patch to a user as `actor` may (SPEC §1); SCIM's writes go through it too.
 pub(crate) fn apply_patch(
     actor: &Actor,
@@ -267,11 +277,11 @@ pub(crate) fn apply_patch(
         if target_is_owner && role != Role::Owner {
             return Err(AppError::forbidden("The owner cannot be demoted; use transfer-ownership."));
         }
-        next.role = role.as_str().into();
-        // view_activity belongs to role user only; it goes when the role does.
-        if role != Role::User && patch.privileges.is_none() {
-            next.privileges = Privileges(next.privileges).without(Privilege::ViewActivity).0;
-        }
+        next = if patch.privileges.is_none() {
+            with_role(&next, role)
+        } else {
+            UserRow { role: role.as_str().into(), ..next }
+        };
     }
     if let Some(list) = patch.privileges {
         next.privileges = Privileges::from_list(&list).0;

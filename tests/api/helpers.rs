@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 
 use crm_api::config::{AppEnv, LogFormat, Settings};
 
+/// The service's base URL as the tests' OpenID provider knows it (its callback).
+pub const SSO_PUBLIC_URL: &str = "http://crm.localhost";
+
 pub const TEST_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 
 type BoxedService =
@@ -66,6 +69,7 @@ pub fn settings(database_url: String) -> Settings {
         webhook_poll_ms: 100,
         webhook_lease_secs: 60,
         webhook_worker: false,
+        public_url: Some(SSO_PUBLIC_URL.into()),
     }
 }
 

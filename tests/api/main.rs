@@ -23,6 +23,7 @@ mod robustness;
 mod saved_filters;
 mod scim;
 mod sso;
+mod sso_login;
 mod sync;
 mod throttle;
 mod users;

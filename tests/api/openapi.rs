@@ -86,9 +86,12 @@ async fn every_route_is_documented_with_its_errors() {
             "GET /scim/v2/Schemas",
             "GET /scim/v2/Schemas/{id}",
             "GET /scim/v2/ServiceProviderConfig",
+            "GET /v1/auth/sso/callback",
+            "GET /v1/auth/sso/start",
             "POST /v1/auth/login",
             "POST /v1/auth/refresh",
-            "POST /v1/auth/signup"
+            "POST /v1/auth/signup",
+            "POST /v1/auth/sso/exchange"
         ]
     );
 }
