@@ -237,7 +237,11 @@ async fn unmatched(req: actix_web::HttpRequest, known: web::Data<KnownPaths>) ->
     let error = known.error_for(req.path(), false);
     if req.path().starts_with("/scim/") {
         // SCIM clients read SCIM's error shape (RFC 7644 §3.12).
-        return sso::scim::unmatched(actix_web::ResponseError::status_code(&error));
+        let allow = match &error {
+            AppError::MethodNotAllowed(allow) => Some(allow.as_str()),
+            _ => None,
+        };
+        return sso::scim::unmatched(allow);
     }
     actix_web::ResponseError::error_response(&error)
 }

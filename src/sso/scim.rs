@@ -149,14 +149,21 @@ impl ResponseError for ScimError {
     }
 }
 
-/// The SCIM error the catch-all answers for a path under `/scim/` that no route took.
-pub fn unmatched(status: StatusCode) -> HttpResponse {
-    let e = if status == StatusCode::METHOD_NOT_ALLOWED {
-        ScimError::new(status, None, "Method not allowed on this endpoint.")
-    } else {
-        ScimError::not_found()
-    };
-    e.error_response()
+/// The SCIM error the catch-all answers for a path under `/scim/` that no route took:
+/// 405 with `Allow` when the path exists under other methods, else 404.
+pub fn unmatched(allow: Option<&str>) -> HttpResponse {
+    match allow {
+        Some(allow) => {
+            let mut resp =
+                ScimError::new(StatusCode::METHOD_NOT_ALLOWED, None, format!("This path answers {allow} only."))
+                    .error_response();
+            if let Ok(v) = header::HeaderValue::from_str(allow) {
+                resp.headers_mut().insert(header::ALLOW, v);
+            }
+            resp
+        }
+        None => ScimError::not_found().error_response(),
+    }
 }
 
 fn scim_json(status: StatusCode, value: &Value) -> HttpResponse {

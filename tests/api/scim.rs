@@ -436,7 +436,9 @@ async fn scim_errors_use_scims_shape(app: TestApp) {
     assert_scim_error(&scim(&app, "GET", "/scim/v2/Users?count=many", &token, None).await, 400);
     // Unknown SCIM paths and methods answer SCIM errors too.
     assert_scim_error(&scim(&app, "GET", "/scim/v2/Groups", &token, None).await, 404);
-    assert_scim_error(&scim(&app, "POST", "/scim/v2/ServiceProviderConfig", &token, None).await, 405);
+    let r = scim(&app, "POST", "/scim/v2/ServiceProviderConfig", &token, None).await;
+    assert_scim_error(&r, 405);
+    assert_eq!(r.header("allow").as_deref(), Some("GET"));
 }
 
 async fn scim_discovery_endpoints(app: TestApp) {
