@@ -16,7 +16,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::{
     account, actions, audit, auth, contacts, custom_fields, deals, health, interactions, notifications, offices,
-    openapi, organizations, saved_filters, users, webhooks,
+    openapi, organizations, saved_filters, sso, users, webhooks,
 };
 
 /// Everything a running service needs, built once at start-up.
@@ -38,7 +38,9 @@ pub fn state(settings: Settings) -> Result<web::Data<AppState>, String> {
     let trusted_proxies = crate::http::TrustedProxies::parse(&settings.trusted_proxies)?;
     let sealer = crate::http::Sealer::new(&secret);
     let metrics = crate::metrics::Metrics::new()?;
-    Ok(web::Data::new(AppState { pool, settings, jwt, trusted_proxies, sealer, metrics }))
+    let secret_sealers =
+        secrets.iter().map(|s| crate::http::Sealer::for_purpose(s, b"crm-api stored secrets v1")).collect();
+    Ok(web::Data::new(AppState { pool, settings, jwt, trusted_proxies, sealer, metrics, secret_sealers }))
 }
 
 /// Applies pending migrations (start-up and `crm-api migrate`).
@@ -63,6 +65,9 @@ fn routes() -> UtoipaApp<
                 .service(auth::routes::login)
                 .service(auth::routes::refresh)
                 .service(auth::routes::logout)
+                .service(sso::login::sso_start)
+                .service(sso::login::sso_callback)
+                .service(sso::login::sso_exchange)
                 .service(users::routes::get_me)
                 .service(users::routes::patch_me)
                 .service(auth::api_tokens::create_api_token)
@@ -72,6 +77,12 @@ fn routes() -> UtoipaApp<
                 .service(account::routes::patch_account)
                 .service(account::routes::delete_account)
                 .service(account::routes::transfer_ownership)
+                .service(sso::config::get_sso)
+                .service(sso::config::put_sso)
+                .service(sso::config::delete_sso)
+                .service(sso::scim_tokens::create_scim_token)
+                .service(sso::scim_tokens::list_scim_tokens)
+                .service(sso::scim_tokens::delete_scim_token)
                 .service(users::routes::list_roles)
                 .service(users::routes::list_users)
                 .service(users::routes::create_user)
@@ -157,6 +168,23 @@ fn routes() -> UtoipaApp<
                 .service(webhooks::routes::list_deliveries)
                 .service(webhooks::routes::retry_delivery),
         )
+        .service(
+            scope::scope("/scim/v2")
+                .service(sso::scim::get_service_provider_config)
+                .service(sso::scim::list_resource_types)
+                .service(sso::scim::get_resource_type)
+                .service(sso::scim::list_schemas)
+                .service(sso::scim::get_schema)
+                .service(sso::scim::scim_list_users)
+                // Before /Users/{id}.
+                .service(sso::scim::scim_search_users)
+                .service(sso::scim::scim_search)
+                .service(sso::scim::scim_create_user)
+                .service(sso::scim::scim_get_user)
+                .service(sso::scim::scim_replace_user)
+                .service(sso::scim::scim_patch_user)
+                .service(sso::scim::scim_delete_user),
+        )
 }
 
 /// The document the service serves at `/api-docs/openapi.json`.
@@ -208,7 +236,16 @@ impl KnownPaths {
 }
 
 async fn unmatched(req: actix_web::HttpRequest, known: web::Data<KnownPaths>) -> HttpResponse {
-    actix_web::ResponseError::error_response(&known.error_for(req.path(), false))
+    let error = known.error_for(req.path(), false);
+    if req.path().starts_with("/scim/") {
+        // SCIM clients read SCIM's error shape (RFC 7644 §3.12).
+        let allow = match &error {
+            AppError::MethodNotAllowed(allow) => Some(allow.as_str()),
+            _ => None,
+        };
+        return sso::scim::unmatched(allow);
+    }
+    actix_web::ResponseError::error_response(&error)
 }
 
 /// The complete application: routes, Swagger UI, extractor error mapping and middleware.
@@ -247,6 +284,11 @@ pub fn build(
         .wrap_fn(|req, srv| {
             let call = match crate::http::check_query_string(req.query_string()) {
                 Ok(()) => Ok(srv.call(req)),
+                // SCIM clients read SCIM's error shape (RFC 7644 §3.12).
+                Err(e) if req.path().starts_with("/scim/") => {
+                    let e = sso::scim::ScimError::from(e);
+                    Err(req.into_response(actix_web::ResponseError::error_response(&e)))
+                }
                 Err(e) => Err(req.into_response(actix_web::ResponseError::error_response(&e))),
             };
             async move {

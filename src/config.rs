@@ -104,6 +104,11 @@ pub struct Settings {
     /// unset). Unset as well: `/metrics` answers 401 to everyone.
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// The service's external base URL (e.g. `https://crm.example.com`): SSO's callback,
+    /// `<PUBLIC_URL>/v1/auth/sso/callback`, is the redirect URI to register at the identity
+    /// provider. Unset: taken from each request's scheme and host.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {

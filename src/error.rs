@@ -41,6 +41,9 @@ pub enum AppError {
     TooManyRequests,
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// An upstream service (an identity provider) failed or answered nonsense (502).
+    #[error("bad gateway: {0}")]
+    BadGateway(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -71,6 +74,7 @@ impl AppError {
             AppError::Validation(_) => ("validation", "Unprocessable Content"),
             AppError::TooManyRequests => ("too-many-requests", "Too Many Requests"),
             AppError::Unavailable(_) => ("unavailable", "Service Unavailable"),
+            AppError::BadGateway(_) => ("bad-gateway", "Bad Gateway"),
             AppError::Internal(_) => ("internal", "Internal Server Error"),
         }
     }
@@ -82,7 +86,8 @@ impl AppError {
             | AppError::Unauthorized(m)
             | AppError::Forbidden(m)
             | AppError::Conflict(m)
-            | AppError::InUse(m, _) => m.clone(),
+            | AppError::InUse(m, _)
+            | AppError::BadGateway(m) => m.clone(),
             AppError::NotFound => "The resource does not exist or is not visible to you.".into(),
             AppError::MethodNotAllowed(allow) => format!("This path answers {allow} only."),
             AppError::PreconditionFailed => "If-Match does not match the current ETag of the resource.".into(),
@@ -129,6 +134,7 @@ impl ResponseError for AppError {
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

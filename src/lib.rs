@@ -24,6 +24,7 @@ pub mod organizations;
 pub mod refs;
 pub mod saved_filters;
 pub mod seed;
+pub mod sso;
 pub mod state;
 pub mod users;
 pub mod webhooks;

@@ -14,4 +14,7 @@ pub struct AppState {
     pub sealer: crate::http::Sealer,
     /// This process's request, pool and delivery figures (`GET /metrics`).
     pub metrics: crate::metrics::Metrics,
+    /// Seals stored OIDC client secrets, one per JWT secret (the first seals, every one
+    /// opens), so a rotation of `JWT_SECRETS` keeps them readable while the old key is listed.
+    pub secret_sealers: Vec<crate::http::Sealer>,
 }

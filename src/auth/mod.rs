@@ -28,6 +28,9 @@ use crate::state::AppState;
 /// Personal API tokens carry this prefix, so the extractor knows not to parse them as JWTs.
 pub const API_TOKEN_PREFIX: &str = "crm_pat_";
 
+/// SCIM tokens carry this prefix; they are good for `/scim/v2` only.
+pub const SCIM_TOKEN_PREFIX: &str = "crm_scim_";
+
 /// 32 random bytes, URL-safe.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
@@ -48,6 +51,7 @@ fn unauthorized() -> AppError {
 enum Credential {
     Jwt { user_id: String, account_id: String },
     ApiToken { digest: String },
+    ScimToken { digest: String },
 }
 
 /// A bearer credential that passed the checks needing no database (a JWT's signature and
@@ -92,7 +96,10 @@ impl Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(unauthorized)?;
-        let credential = if token.starts_with(API_TOKEN_PREFIX) {
+        let credential = if token.starts_with(SCIM_TOKEN_PREFIX) {
+            // A SCIM token is no credential for the REST API.
+            return Err(unauthorized());
+        } else if token.starts_with(API_TOKEN_PREFIX) {
             Credential::ApiToken { digest: token_digest(token) }
         } else {
             let claims = state.jwt.verify(token)?;
@@ -137,6 +144,23 @@ pub fn actor_of_user(conn: &mut DbConnection, user_id: &str, account_id: &str) -
 }
 
 type ActorRow = (String, String, String, i64, bool, String, Option<String>, Option<i32>);
+
+/// The `Actor` a SCIM request acts as: the token's creator, who must still be an active
+/// owner or admin of the token's account (401 otherwise, and for an unknown token).
+pub fn scim_actor(conn: &mut DbConnection, token: &str) -> Result<Actor, AppError> {
+    let refused = || AppError::Unauthorized("Missing or invalid SCIM token.".into());
+    if !token.starts_with(SCIM_TOKEN_PREFIX) {
+        return Err(refused());
+    }
+    let actor = load_actor(conn, Credential::ScimToken { digest: token_digest(token) }).map_err(|e| match e {
+        AppError::Unauthorized(_) => refused(),
+        other => other,
+    })?;
+    if !actor.is_manager() {
+        return Err(AppError::Unauthorized("The SCIM token's creator is no longer an owner or admin.".into()));
+    }
+    Ok(actor)
+}
 
 /// The account's active webhook subscriptions of active users, each with the actor it acts
 /// as (built as the extractor builds a JWT caller's), in one query with the users' office
@@ -226,6 +250,17 @@ fn load_actor(conn: &mut DbConnection, credential: Credential) -> Result<Actor, 
                 .select(columns)
                 .load::<ActorRow>(conn)?;
             (rows, true)
+        }
+        Credential::ScimToken { digest } => {
+            use crate::db::schema::scim_tokens as st;
+            let rows = st::table
+                .inner_join(users::table.on(users::id.eq(st::created_by).and(users::account_id.eq(st::account_id))))
+                .inner_join(accounts::table.on(accounts::id.eq(users::account_id)))
+                .left_join(om::table.on(om::user_id.eq(users::id)))
+                .filter(st::token_hash.eq(digest))
+                .select(columns)
+                .load::<ActorRow>(conn)?;
+            (rows, false)
         }
     };
     let grants: Vec<(String, i32)> = rows.iter().filter_map(|r| Some((r.6.clone()?, r.7?))).collect();

@@ -158,6 +158,7 @@ pub async fn signup(state: web::Data<AppState>, body: ValidJson<SignupIn>) -> Re
         (status = 200, body = Tokens),
         (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Wrong email or password, or the user is deactivated"),
+        (status = 403, description = "The account enforces single sign-on and the user is not its owner"),
         (status = 415, description = "Body is not JSON"),
         (status = 422, description = "Invalid fields"),
         (status = 429, description = "Too many login attempts"),
@@ -187,6 +188,8 @@ pub async fn login(
         if !password::verify(&input.password, &user.password_hash) || !user.active {
             return Err(bad());
         }
+        // Checked after the password, so the answer tells nothing to who does not know it.
+        crate::sso::config::refuse_password_if_enforced(conn, &user.account_id, user.role())?;
         Ok(user)
     })
     .await?;

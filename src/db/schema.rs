@@ -337,6 +337,70 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sso_configs (account_id) {
+        account_id -> Text,
+        issuer -> Text,
+        client_id -> Text,
+        client_secret_sealed -> Text,
+        redirect_uris -> Text,
+        role_claim -> Text,
+        role_map -> Text,
+        default_role -> Nullable<Text>,
+        enforce -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sso_domains (domain) {
+        domain -> Text,
+        account_id -> Text,
+    }
+}
+
+diesel::table! {
+    scim_tokens (id) {
+        id -> Text,
+        account_id -> Text,
+        created_by -> Text,
+        name -> Text,
+        token_hash -> Text,
+        prefix -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    scim_external_ids (user_id) {
+        user_id -> Text,
+        account_id -> Text,
+        external_id -> Text,
+    }
+}
+
+diesel::table! {
+    sso_logins (state_hash) {
+        state_hash -> Text,
+        account_id -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        redirect_uri -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sso_codes (code_hash) {
+        code_hash -> Text,
+        account_id -> Text,
+        user_id -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(deal_items -> deals (deal_id));
@@ -369,4 +433,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_throttle,
     webhooks,
     webhook_deliveries,
+    sso_configs,
+    sso_domains,
+    scim_tokens,
+    scim_external_ids,
+    sso_logins,
+    sso_codes,
 );

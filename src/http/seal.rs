@@ -16,7 +16,13 @@ pub struct Sealer {
 
 impl Sealer {
     pub fn new(secret: &[u8]) -> Sealer {
-        let key = Sha256::new().chain_update(b"crm-api sealed tokens v1\0").chain_update(secret).finalize();
+        Sealer::for_purpose(secret, b"crm-api sealed tokens v1")
+    }
+
+    /// A sealer whose key is derived from `secret` for one purpose only: what one purpose
+    /// sealed, another cannot open.
+    pub fn for_purpose(secret: &[u8], purpose: &[u8]) -> Sealer {
+        let key = Sha256::new().chain_update(purpose).chain_update(b"\0").chain_update(secret).finalize();
         Sealer { cipher: XChaCha20Poly1305::new(&key) }
     }
 

@@ -23,6 +23,12 @@ pub fn email_conflict(e: diesel::result::Error) -> AppError {
     }
 }
 
+/// Inserts a new user with its audit entry (`POST /v1/users`, SCIM, SSO just in time).
+pub fn insert(conn: &mut DbConnection, ctx: &AuditCtx, row: &UserRow) -> Result<(), AppError> {
+    diesel::insert_into(users::table).values(row).execute(conn).map_err(email_conflict)?;
+    audit::record(conn, ctx, "user", &row.id, None, Some(&UserView::full(row)))
+}
+
 /// A user of the actor's account; another account's user is `NotFound` like a missing one.
 pub fn find(conn: &mut DbConnection, actor: &Actor, id: &str) -> Result<UserRow, AppError> {
     users::table

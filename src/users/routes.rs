@@ -66,6 +66,7 @@ pub async fn get_me(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
     responses(
         (status = 200, body = UserView, headers(("ETag" = String))),
         (status = 401, description = "Missing or invalid token"),
+        (status = 403, description = "A password change while the account enforces single sign-on (owner excepted)"),
         (status = 409, description = "Email already registered"),
         (status = 412, description = "If-Match does not match"),
         (status = 422, description = "Invalid fields, unknown fields, or wrong current_password"),
@@ -82,7 +83,14 @@ pub async fn patch_me(
 ) -> Result<HttpResponse, AppError> {
     let patch = body.0;
     let a = actor.clone();
-    let before = db::run(&state.pool, move |conn| find(conn, &a, a.user_id())).await?;
+    let changes_password = patch.password.is_some();
+    let before = db::run(&state.pool, move |conn| {
+        if changes_password {
+            crate::sso::config::refuse_password_if_enforced(conn, a.account_id(), a.role())?;
+        }
+        find(conn, &a, a.user_id())
+    })
+    .await?;
     check_if_match(&req, before.version)?;
     // Password work runs before the transaction: argon2 is slow on purpose.
     let needs_current = patch.password.is_some() || patch.email.is_some();
@@ -213,8 +221,7 @@ pub async fn create_user(
             created_at: at,
             updated_at: at,
         };
-        diesel::insert_into(users::table).values(&row).execute(conn).map_err(crate::users::queries::email_conflict)?;
-        audit::record(conn, &AuditCtx::from(&actor), "user", &row.id, None, Some(&UserView::full(&row)))?;
+        super::queries::insert(conn, &AuditCtx::from(&actor), &row)?;
         Ok(row)
     })
     .await?;
@@ -243,8 +250,18 @@ pub async fn get_user(state: web::Data<AppState>, actor: Actor, id: web::Path<Uu
     Ok(ok_with_etag(row.version, &view_for(&actor, &row)))
 }
 
-/// Applies a patch to a user as `actor` may (SPEC §1).
-fn apply_patch(
+/// `row` with `role`: `view_activity` belongs to role user only, it goes when the role does
+/// (a PATCH, SCIM, and SSO's role from the claim at login).
+pub(crate) fn with_role(row: &UserRow, role: Role) -> UserRow {
+    let mut next = UserRow { role: role.as_str().into(), ..row.clone() };
+    if role != Role::User {
+        next.privileges = Privileges(next.privileges).without(Privilege::ViewActivity).0;
+    }
+    next
+}
+
+/// Applies a patch to a user as `actor` may (SPEC §1); SCIM's writes go through it too.
+pub(crate) fn apply_patch(
     actor: &Actor,
     before: &UserRow,
     patch: UserPatch,
@@ -260,11 +277,11 @@ fn apply_patch(
         if target_is_owner && role != Role::Owner {
             return Err(AppError::forbidden("The owner cannot be demoted; use transfer-ownership."));
         }
-        next.role = role.as_str().into();
-        // view_activity belongs to role user only; it goes when the role does.
-        if role != Role::User && patch.privileges.is_none() {
-            next.privileges = Privileges(next.privileges).without(Privilege::ViewActivity).0;
-        }
+        next = if patch.privileges.is_none() {
+            with_role(&next, role)
+        } else {
+            UserRow { role: role.as_str().into(), ..next }
+        };
     }
     if let Some(list) = patch.privileges {
         next.privileges = Privileges::from_list(&list).0;
@@ -334,6 +351,9 @@ pub async fn patch_user(
         crate::http::optimistic(wanted, || {
             let before = find(conn, &actor, &id)?;
             crate::http::check_version(wanted, before.version)?;
+            if new_hash.is_some() {
+                crate::sso::config::refuse_password_if_enforced(conn, actor.account_id(), before.role())?;
+            }
             let next = apply_patch(&actor, &before, patch.clone(), new_hash.clone())?;
             save(conn, &AuditCtx::from(&actor), &before, next)
         })
@@ -387,61 +407,68 @@ pub async fn delete_user(
     actor.require_manager()?;
     let id = id.into_inner().to_string();
     let reassign = params.into_inner().reassign_to;
-    db::write(&state.pool, move |conn| {
-        let target = find(conn, &actor, &id)?;
-        guard_manage(&actor, &target)?;
-        if target.role() == Role::Owner || target.id == actor.user_id() {
-            return Err(AppError::forbidden("The owner and yourself cannot be deleted."));
-        }
-        if let Some(Target::To(heir)) = &reassign {
-            let heir = Member::load(conn, &actor, heir)?;
-            if !heir.is_some_and(|h| h.active && h.role != Role::Focused && h.id != target.id) {
-                return Err(AppError::field(
-                    "reassign_to",
-                    "must be an active, non-focused other user of this account, or `none`",
-                ));
-            }
-        }
-        let scope = ContactScope::of(&actor);
-        let counts: std::collections::BTreeMap<String, i64> = [
-            ("contacts".to_owned(), contact_queries::count_linked(conn, &scope, ContactLink::Owner, &target.id)?),
-            ("deals".to_owned(), deal_queries::count_linked(conn, &scope, DealLink::Owner, &target.id)?),
-            ("open_actions".to_owned(), crate::actions::queries::count_open_assigned(conn, &scope, &target.id)?),
-        ]
-        .into();
-        let to = match &reassign {
-            Some(t) => t.id(),
-            None if counts.values().any(|n| *n > 0) => {
-                let list: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {}", k.replace('_', " "))).collect();
-                return Err(AppError::InUse(
-                    format!(
-                        "The user still has {}: delete them with reassign_to=<user_id> or reassign_to=none.",
-                        list.join(", ")
-                    ),
-                    counts,
-                ));
-            }
-            None => None,
-        };
-        contact_queries::move_linked(conn, &actor, ContactLink::Owner, &target.id, to)?;
-        deal_queries::move_linked(conn, &actor, DealLink::Owner, &target.id, to)?;
-        crate::actions::queries::move_assigned(conn, &actor, &target.id, to)?;
-        crate::interactions::queries::forget_user(conn, &actor, &target.id)?;
-        crate::saved_filters::queries::delete_owned_by(conn, &actor, &target.id)?;
-        let ctx = AuditCtx::from(&actor);
-        memberships::remove_all(conn, &ctx, memberships::MembersOf::User(&target.id))?;
-        let n = diesel::delete(
-            users::table.filter(users::id.eq(&target.id)).filter(users::account_id.eq(actor.account_id())),
-        )
-        .execute(conn)?;
-        if n == 0 {
-            return Err(AppError::NotFound);
-        }
-        audit::record(conn, &ctx, "user", &target.id, Some(&UserView::full(&target)), None)?;
-        Ok(())
-    })
-    .await?;
+    db::write(&state.pool, move |conn| delete_in_tx(conn, &actor, &id, reassign)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes user `id` inside the caller's transaction (SPEC §3: a user who still owns records
+/// needs `reassign`, else `InUse`). `DELETE /v1/users/{id}` and SCIM's DELETE both use it.
+pub(crate) fn delete_in_tx(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    reassign: Option<Target>,
+) -> Result<(), AppError> {
+    let target = find(conn, actor, id)?;
+    guard_manage(actor, &target)?;
+    if target.role() == Role::Owner || target.id == actor.user_id() {
+        return Err(AppError::forbidden("The owner and yourself cannot be deleted."));
+    }
+    if let Some(Target::To(heir)) = &reassign {
+        let heir = Member::load(conn, actor, heir)?;
+        if !heir.is_some_and(|h| h.active && h.role != Role::Focused && h.id != target.id) {
+            return Err(AppError::field(
+                "reassign_to",
+                "must be an active, non-focused other user of this account, or `none`",
+            ));
+        }
+    }
+    let scope = ContactScope::of(actor);
+    let counts: std::collections::BTreeMap<String, i64> = [
+        ("contacts".to_owned(), contact_queries::count_linked(conn, &scope, ContactLink::Owner, &target.id)?),
+        ("deals".to_owned(), deal_queries::count_linked(conn, &scope, DealLink::Owner, &target.id)?),
+        ("open_actions".to_owned(), crate::actions::queries::count_open_assigned(conn, &scope, &target.id)?),
+    ]
+    .into();
+    let to = match &reassign {
+        Some(t) => t.id(),
+        None if counts.values().any(|n| *n > 0) => {
+            let list: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {}", k.replace('_', " "))).collect();
+            return Err(AppError::InUse(
+                format!(
+                    "The user still has {}: delete them with reassign_to=<user_id> or reassign_to=none.",
+                    list.join(", ")
+                ),
+                counts,
+            ));
+        }
+        None => None,
+    };
+    contact_queries::move_linked(conn, actor, ContactLink::Owner, &target.id, to)?;
+    deal_queries::move_linked(conn, actor, DealLink::Owner, &target.id, to)?;
+    crate::actions::queries::move_assigned(conn, actor, &target.id, to)?;
+    crate::interactions::queries::forget_user(conn, actor, &target.id)?;
+    crate::saved_filters::queries::delete_owned_by(conn, actor, &target.id)?;
+    let ctx = AuditCtx::from(actor);
+    memberships::remove_all(conn, &ctx, memberships::MembersOf::User(&target.id))?;
+    let n =
+        diesel::delete(users::table.filter(users::id.eq(&target.id)).filter(users::account_id.eq(actor.account_id())))
+            .execute(conn)?;
+    if n == 0 {
+        return Err(AppError::NotFound);
+    }
+    audit::record(conn, &ctx, "user", &target.id, Some(&UserView::full(&target)), None)?;
+    Ok(())
 }
 
 /// Parsed `value` of a bulk request, checked once before any row changes.

@@ -17,6 +17,9 @@ use crm_api::config::{AppEnv, LogFormat, Settings};
 
 /// `METRICS_TOKEN` of every test app (`TestApp::metric` scrapes with it).
 pub const TEST_METRICS_TOKEN: &str = "test-metrics-token";
+/// The service's base URL as the tests' OpenID provider knows it (its callback).
+pub const SSO_PUBLIC_URL: &str = "http://crm.localhost";
+
 pub const TEST_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 
 type BoxedService =
@@ -70,6 +73,7 @@ pub fn settings(database_url: String) -> Settings {
         webhook_worker: false,
         metrics_bind_addr: None,
         metrics_token: Some(TEST_METRICS_TOKEN.into()),
+        public_url: Some(SSO_PUBLIC_URL.into()),
     }
 }
 
