@@ -39,7 +39,7 @@ const CODE_TTL_SECS: i64 = 60;
 #[into_params(parameter_in = Query)]
 pub struct SsoStart {
     /// The user's email: its domain names the account whose provider is used.
-    #[param(max_length = 254)]
+    #[param(max_length = 254, format = Email)]
     #[validate(length(min = 3, max = 254, message = "must be an email address"))]
     pub email: String,
     /// Where the frontend wants the one-time code: one of the configuration's `redirect_uris`.
