@@ -39,7 +39,15 @@ pub fn state(settings: Settings) -> Result<web::Data<AppState>, String> {
     let sealer = crate::http::Sealer::new(&secret);
     let secret_sealers =
         secrets.iter().map(|s| crate::http::Sealer::for_purpose(s, b"crm-api stored secrets v1")).collect();
-    Ok(web::Data::new(AppState { pool, settings, jwt, trusted_proxies, sealer, secret_sealers }))
+    Ok(web::Data::new(AppState {
+        pool,
+        settings,
+        jwt,
+        trusted_proxies,
+        sealer,
+        secret_sealers,
+        oidc_metadata: Default::default(),
+    }))
 }
 
 /// Applies pending migrations (start-up and `crm-api migrate`).
