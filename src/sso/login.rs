@@ -386,7 +386,7 @@ fn sign_in(conn: &mut DbConnection, config: &SsoConfig, identity: &Identity) -> 
         (status = 302, description = "To the frontend's redirect_uri with `code`", headers(("Location" = String))),
         (status = 400, description = "Missing, unknown, used or expired state, or no code"),
         (status = 401, description = "The provider refused the code or the ID token failed verification"),
-        (status = 403, description = "The provider refused the login, the email is outside the domains or another account's, the user is deactivated, or no role"),
+        (status = 403, description = "The provider refused the login, the email is outside the domains or another account's, the user is deactivated, no role, or the login's redirect_uri is no longer configured"),
         (status = 404, description = "The account's SSO configuration is gone"),
         (status = 502, description = "The identity provider could not be used"),
     )
@@ -408,6 +408,10 @@ pub async fn sso_callback(
     let code = query.code.clone().ok_or_else(|| AppError::BadRequest("code is missing.".into()))?;
     let account_id = login.account_id.clone();
     let config = db::run(&state.pool, move |conn| find(conn, &account_id)).await?.ok_or(AppError::NotFound)?;
+    // The configuration may have changed since the start: its list decides now.
+    if !config.redirect_uris().contains(&login.redirect_uri) {
+        return Err(AppError::forbidden("The login's redirect_uri is no longer one of this account's."));
+    }
     if query.iss.as_deref().is_some_and(|iss| iss.trim_end_matches('/') != config.row.issuer) {
         return Err(AppError::Unauthorized("The authorization response names another issuer.".into()));
     }

@@ -353,6 +353,12 @@ async fn sso_refuses_forged_replayed_and_foreign_logins(app: TestApp) {
     assert_eq!(r.status, 200);
     let url = to_callback(&app, &provider, &email).await;
     callback(&app, &url).await.assert_problem(403);
+    // A redirect_uri taken off the list while the login was at the provider: refused.
+    let url = to_callback(&app, &provider, &format!("late-{}@{d}", uuid::Uuid::new_v4().simple())).await;
+    let moved = json!({"issuer": provider.base, "client_id": "crm", "domains": [d],
+                       "redirect_uris": ["https://app.example.test/elsewhere"], "default_role": "user"});
+    assert_eq!(app.put("/v1/account/sso").bearer(&owner.token).json(moved).send().await.status, 200);
+    callback(&app, &url).await.assert_problem(403);
     // A made-up exchange code.
     app.post("/v1/auth/sso/exchange").json(json!({"code": "made-up"})).send().await.assert_problem(401);
 }
