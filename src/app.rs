@@ -40,7 +40,16 @@ pub fn state(settings: Settings) -> Result<web::Data<AppState>, String> {
     let metrics = crate::metrics::Metrics::new()?;
     let secret_sealers =
         secrets.iter().map(|s| crate::http::Sealer::for_purpose(s, b"crm-api stored secrets v1")).collect();
-    Ok(web::Data::new(AppState { pool, settings, jwt, trusted_proxies, sealer, metrics, secret_sealers }))
+    Ok(web::Data::new(AppState {
+        pool,
+        settings,
+        jwt,
+        trusted_proxies,
+        sealer,
+        metrics,
+        secret_sealers,
+        oidc_metadata: Default::default(),
+    }))
 }
 
 /// Applies pending migrations (start-up and `crm-api migrate`).

@@ -17,4 +17,6 @@ pub struct AppState {
     /// Seals stored OIDC client secrets, one per JWT secret (the first seals, every one
     /// opens), so a rotation of `JWT_SECRETS` keeps them readable while the old key is listed.
     pub secret_sealers: Vec<crate::http::Sealer>,
+    /// OpenID providers' discovery documents and JWKS (a cache; SSO login).
+    pub oidc_metadata: crate::sso::login::MetadataCache,
 }

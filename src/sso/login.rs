@@ -39,7 +39,7 @@ const CODE_TTL_SECS: i64 = 60;
 #[into_params(parameter_in = Query)]
 pub struct SsoStart {
     /// The user's email: its domain names the account whose provider is used.
-    #[param(max_length = 254)]
+    #[param(max_length = 254, format = Email)]
     #[validate(length(min = 3, max = 254, message = "must be an email address"))]
     pub email: String,
     /// Where the frontend wants the one-time code: one of the configuration's `redirect_uris`.
@@ -129,19 +129,53 @@ type OidcClient = openidconnect::Client<
     openidconnect::EndpointMaybeSet,
 >;
 
-/// Discovery (the provider's metadata and its current JWKS, fetched at every step, so a
-/// rotated key is known at once) and the client for the account's configuration.
+/// How long a provider's discovery document and JWKS are used before they are read again
+/// (an ID token signed by a key they do not hold reads them again at once).
+const METADATA_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Providers' discovery documents with their JWKS, per issuer, in this process. Only a
+/// cache: every replica reads the provider itself, and decides nothing from it but which
+/// keys sign.
+#[derive(Default)]
+pub struct MetadataCache(
+    std::sync::Mutex<std::collections::HashMap<String, (CoreProviderMetadata, std::time::Instant)>>,
+);
+
+/// The issuer's discovery document and JWKS: cached, or read now when `fresh`, missing or old.
+async fn metadata(
+    state: &AppState,
+    issuer: &str,
+    http: &reqwest::Client,
+    fresh: bool,
+) -> Result<CoreProviderMetadata, AppError> {
+    let cached = if fresh {
+        None
+    } else {
+        let cache = state.oidc_metadata.0.lock().map_err(|_| AppError::Internal("metadata cache poisoned".into()))?;
+        cache.get(issuer).filter(|(_, at)| at.elapsed() < METADATA_TTL).map(|(m, _)| m.clone())
+    };
+    if let Some(m) = cached {
+        return Ok(m);
+    }
+    let url = IssuerUrl::new(issuer.to_owned()).map_err(|e| provider_error("issuer URL", e))?;
+    let m = CoreProviderMetadata::discover_async(url, http).await.map_err(|e| provider_error("discovery", e))?;
+    let mut cache = state.oidc_metadata.0.lock().map_err(|_| AppError::Internal("metadata cache poisoned".into()))?;
+    cache.insert(issuer.to_owned(), (m.clone(), std::time::Instant::now()));
+    Ok(m)
+}
+
+/// The client for the account's configuration, from the provider's discovery document
+/// (read again when `fresh`).
 async fn oidc_client(
     state: &AppState,
     config: &SsoConfig,
     callback: String,
     http: &reqwest::Client,
+    fresh: bool,
 ) -> Result<OidcClient, AppError> {
     let secret = client_secret(state, config)
         .ok_or_else(|| AppError::Internal("the stored SSO client secret cannot be opened".into()))?;
-    let issuer = IssuerUrl::new(config.row.issuer.clone()).map_err(|e| provider_error("issuer URL", e))?;
-    let metadata =
-        CoreProviderMetadata::discover_async(issuer, http).await.map_err(|e| provider_error("discovery", e))?;
+    let metadata = metadata(state, &config.row.issuer, http, fresh).await?;
     let redirect = RedirectUrl::new(callback).map_err(|e| AppError::Internal(format!("callback URL: {e}")))?;
     let client = CoreClient::from_provider_metadata(
         metadata,
@@ -187,7 +221,7 @@ pub async fn sso_start(
         return Err(AppError::field("redirect_uri", "is not one of this account's SSO redirect_uris"));
     }
     let http = http_client()?;
-    let client = oidc_client(&state, &config, callback_url(&state, &req), &http).await?;
+    let client = oidc_client(&state, &config, callback_url(&state, &req), &http, false).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf, nonce) = client
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
@@ -352,7 +386,7 @@ fn sign_in(conn: &mut DbConnection, config: &SsoConfig, identity: &Identity) -> 
         (status = 302, description = "To the frontend's redirect_uri with `code`", headers(("Location" = String))),
         (status = 400, description = "Missing, unknown, used or expired state, or no code"),
         (status = 401, description = "The provider refused the code or the ID token failed verification"),
-        (status = 403, description = "The provider refused the login, the email is outside the domains or another account's, the user is deactivated, or no role"),
+        (status = 403, description = "The provider refused the login, the email is outside the domains or another account's, the user is deactivated, no role, or the login's redirect_uri is no longer configured"),
         (status = 404, description = "The account's SSO configuration is gone"),
         (status = 502, description = "The identity provider could not be used"),
     )
@@ -374,11 +408,15 @@ pub async fn sso_callback(
     let code = query.code.clone().ok_or_else(|| AppError::BadRequest("code is missing.".into()))?;
     let account_id = login.account_id.clone();
     let config = db::run(&state.pool, move |conn| find(conn, &account_id)).await?.ok_or(AppError::NotFound)?;
+    // The configuration may have changed since the start: its list decides now.
+    if !config.redirect_uris().contains(&login.redirect_uri) {
+        return Err(AppError::forbidden("The login's redirect_uri is no longer one of this account's."));
+    }
     if query.iss.as_deref().is_some_and(|iss| iss.trim_end_matches('/') != config.row.issuer) {
         return Err(AppError::Unauthorized("The authorization response names another issuer.".into()));
     }
     let http = http_client()?;
-    let client = oidc_client(&state, &config, callback_url(&state, &req), &http).await?;
+    let client = oidc_client(&state, &config, callback_url(&state, &req), &http, false).await?;
     let refused = |what: &str, e: &dyn std::fmt::Display| {
         tracing::info!(error = %e, "SSO login refused: {what}");
         AppError::Unauthorized(format!("Single sign-on failed: {what}."))
@@ -391,9 +429,17 @@ pub async fn sso_callback(
         .await
         .map_err(|e| refused("the provider did not accept the code", &e))?;
     let id_token = token.id_token().ok_or_else(|| AppError::Unauthorized("The provider sent no ID token.".into()))?;
-    let claims = id_token
-        .claims(&client.id_token_verifier(), &Nonce::new(login.nonce.clone()))
-        .map_err(|e| refused(&format!("the ID token is not valid ({e})"), &e))?;
+    let nonce = Nonce::new(login.nonce.clone());
+    // A key the cached JWKS does not hold (the provider rotated its keys): read them again.
+    let fresh_client = match id_token.claims(&client.id_token_verifier(), &nonce) {
+        Err(openidconnect::ClaimsVerificationError::SignatureVerification(
+            openidconnect::SignatureVerificationError::NoMatchingKey,
+        )) => Some(oidc_client(&state, &config, callback_url(&state, &req), &http, true).await?),
+        _ => None,
+    };
+    let verifier = fresh_client.as_ref().unwrap_or(&client).id_token_verifier();
+    let claims =
+        id_token.claims(&verifier, &nonce).map_err(|e| refused(&format!("the ID token is not valid ({e})"), &e))?;
     let email = claims
         .email()
         .map(|e| e.as_str().trim().to_owned())

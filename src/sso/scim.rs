@@ -917,6 +917,7 @@ fn resource_response(req: &HttpRequest, status: StatusCode, (row, external_id): 
     params(("id" = String, Path), ("attributes" = Option<String>, Query), ("excludedAttributes" = Option<String>, Query)),
     responses(
         (status = 200, body = ScimUser, content_type = "application/scim+json"),
+        (status = 400, body = ScimErrorBody, content_type = "application/scim+json", description = "Malformed query string (NUL, invalid UTF-8, over 2,000 bytes)"),
         (status = 401, body = ScimErrorBody, content_type = "application/scim+json", description = "Missing or invalid SCIM token"),
         (status = 404, body = ScimErrorBody, content_type = "application/scim+json", description = "No such user in this account"),
         (status = 500, body = ScimErrorBody, content_type = "application/scim+json", description = "Unexpected server error"),

@@ -121,6 +121,27 @@ impl Provider {
     }
 }
 
+/// The key ids the provider publishes.
+async fn jwks_kids(provider: &Provider) -> Vec<String> {
+    let config: Value = serde_json::from_str(
+        &provider
+            .http
+            .get(format!("{}/.well-known/openid-configuration", provider.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let jwks: Value = serde_json::from_str(
+        &provider.http.get(config["jwks_uri"].as_str().unwrap()).send().await.unwrap().text().await.unwrap(),
+    )
+    .unwrap();
+    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
+}
+
 fn enc(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
@@ -332,6 +353,12 @@ async fn sso_refuses_forged_replayed_and_foreign_logins(app: TestApp) {
     assert_eq!(r.status, 200);
     let url = to_callback(&app, &provider, &email).await;
     callback(&app, &url).await.assert_problem(403);
+    // A redirect_uri taken off the list while the login was at the provider: refused.
+    let url = to_callback(&app, &provider, &format!("late-{}@{d}", uuid::Uuid::new_v4().simple())).await;
+    let moved = json!({"issuer": provider.base, "client_id": "crm", "domains": [d],
+                       "redirect_uris": ["https://app.example.test/elsewhere"], "default_role": "user"});
+    assert_eq!(app.put("/v1/account/sso").bearer(&owner.token).json(moved).send().await.status, 200);
+    callback(&app, &url).await.assert_problem(403);
     // A made-up exchange code.
     app.post("/v1/auth/sso/exchange").json(json!({"code": "made-up"})).send().await.assert_problem(401);
 }
@@ -342,15 +369,18 @@ async fn sso_survives_a_rotated_provider_key(app: TestApp) {
     let d = domain("rotate");
     configure(&app, &owner, &provider, &d, json!("user")).await;
     let email = format!("ada@{d}");
+    // The first login caches the provider's discovery document and JWKS.
     sso_login(&app, &provider, &email).await;
-    // A login that started before the rotation finishes after it: its ID token is signed
-    // with the new key, which the service fetches from the JWKS.
     let url = to_callback(&app, &provider, &email).await;
+    let old_kid = jwks_kids(&provider).await;
     provider.post("/test/rotate", json!({})).await;
-    let r = callback(&app, &url).await;
-    // The provider lost its in-memory codes with its old instance: the code is refused,
-    // and that is the provider's word (401), not a crash.
-    assert_eq!(r.status, 401, "{}", r.text());
+    let new_kid = jwks_kids(&provider).await;
+    assert!(old_kid != new_kid && new_kid.len() == 1, "{old_kid:?} -> {new_kid:?}");
+    // A login in flight when the provider restarted with its new key: the provider lost
+    // its codes, and says so (401), nothing breaks.
+    callback(&app, &url).await.assert_problem(401);
+    // The next login's ID token is signed by a key the cached JWKS does not hold: the
+    // service reads the JWKS again and accepts it.
     let session = sso_login(&app, &provider, &email).await;
     assert_eq!(me(&app, &session).await["email"], email.as_str());
 }
