@@ -22,6 +22,8 @@ HAPROXY_IMAGE=docker.io/library/haproxy:2.6-bookworm
 label() { podman image inspect --format '{{index .Labels "crm.standin.recipe"}}' "$1" 2>/dev/null || true; }
 image_id() { podman image inspect --format '{{.Id}}' "$1"; }
 hash() { sha256sum | cut -c1-16; }
+# The image a rebuilt stand-in replaced, unless something still uses it (then podman refuses).
+drop_old() { [ -n "$1" ] && podman rmi "$1" >/dev/null 2>&1 || true; }
 t() { local s=$SECONDS; "$@"; printf '   stand-in %s: %ss\n' "$2" $(( SECONDS - s )); }
 
 build_debian() {
@@ -41,9 +43,11 @@ SRC
   chroot "$root" apt-get clean
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/usr/share/doc/* \
          "$root"/usr/share/man/* "$root"/var/log/*.log
+  local old; old=$(podman image inspect --format '{{.Id}}' "$name" 2>/dev/null || true)
   tar --numeric-owner -C "$root" -c . \
     | podman import --change 'CMD ["bash"]' --change "LABEL crm.standin.recipe=$recipe" - "$name" >/dev/null 2>&1
   rm -rf "$root" "$root.log"
+  drop_old "$old"
   echo "   $name: built ($recipe)"
 }
 
@@ -53,9 +57,11 @@ build_from() {
   local recipe
   recipe=$( { cat "$dir/$file"; cat "$dir"/*.sh; image_id "$parent"; echo "$extra"; } | hash)
   if [ "$(label "$name")" = "$recipe" ]; then echo "   $name: cached ($recipe)"; return; fi
+  local old; old=$(podman image inspect --format '{{.Id}}' "$name" 2>/dev/null || true)
   podman build --quiet --pull=never --format docker --label "crm.standin.recipe=$recipe" \
     --ulimit "nofile=$NOFILE:$NOFILE" --ulimit "nproc=$NPROC:$NPROC" \
     -t "$name" -f "$dir/$file" "$@" "$dir" >/dev/null
+  drop_old "$old"
   echo "   $name: built ($recipe)"
 }
 
