@@ -66,6 +66,7 @@ EOF
 export CONTAINERS_CONF="$work/containers.conf"
 
 pids=()
+vols_before=$(podman volume ls -q | sort)
 # docker-compose 1.29 through a shim for one podman difference (compose_shim.py says which).
 compose() { /usr/bin/python3 "$here/compose_shim.py" -p "$project" --env-file "$work/compose.env" "$@"; }
 cleanup() {
@@ -81,6 +82,9 @@ cleanup() {
   # Whatever compose left of this project (by its label), never other containers.
   podman ps -aq --filter "label=com.docker.compose.project=$project" | xargs -r podman rm -f >/dev/null 2>&1
   podman volume ls -q --filter "label=com.docker.compose.project=$project" | xargs -r podman volume rm -f >/dev/null 2>&1
+  # The API containers' anonymous /app/data volumes (unlabelled; `down` without -v in step 3
+  # keeps them): those this run created.
+  comm -13 <(echo "$vols_before") <(podman volume ls -q | sort) | xargs -r podman volume rm >/dev/null 2>&1
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
   rm -f "$work/podman.sock"
   exit $rc
