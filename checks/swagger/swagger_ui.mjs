@@ -48,10 +48,14 @@ try {
   await step("authorize with the bearer token", async () => {
     await page.locator("button.authorize").first().click();
     const dialog = page.locator(".modal-ux");
-    await dialog.locator("input").first().fill(token);
-    await dialog.locator("button.authorize").click();
-    await dialog.getByText("Authorized", { exact: false }).first().waitFor({ timeout: 5000 });
-    await dialog.locator("button.btn-done").click();
+    // One form per security scheme (bearer, metrics_token, scim): the users' bearer is the
+    // first, as the document lists them.
+    const bearer = dialog.locator(".auth-container").first();
+    await bearer.getByText("bearer", { exact: false }).first().waitFor({ timeout: 5000 });
+    await bearer.locator("input").first().fill(token);
+    await bearer.locator("button.authorize").click();
+    await bearer.getByText("Authorized", { exact: false }).first().waitFor({ timeout: 5000 });
+    await dialog.locator("button.btn-done").first().click();
   });
   await step("expand GET /v1/me, Try it out, Execute", async () => {
     const op = page.locator("#operations-me-get_me");
