@@ -6,16 +6,22 @@ use serde::Serialize;
 
 use crate::error::AppError;
 
+/// Every round of racing writers lets at least one of them win, so N concurrent writers of
+/// one row need at most N attempts: 5 was too few for the ten of the lost-race test on a
+/// loaded machine (409 seen once).
+const ATTEMPTS: usize = 16;
+
 /// The one policy for a write that lost a race, for every resource: `attempt` reads the
 /// row, checks and writes it with `UPDATE … WHERE id AND version AND <scope>`, and answers
 /// `None` when no row matched because another transaction changed it in between. With
 /// `If-Match` (`expected`) that is a 412; without, the change is applied again on top of
-/// the other one (PostgreSQL's read-committed transactions can meet it), a few times.
+/// the other one (PostgreSQL's read-committed transactions can meet it), up to
+/// `ATTEMPTS` times.
 pub fn optimistic<T>(
     expected: Option<i64>,
     mut attempt: impl FnMut() -> Result<Option<T>, AppError>,
 ) -> Result<T, AppError> {
-    for _ in 0..5 {
+    for _ in 0..ATTEMPTS {
         match attempt()? {
             Some(done) => return Ok(done),
             None if expected.is_some() => return Err(AppError::PreconditionFailed),
