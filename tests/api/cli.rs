@@ -8,6 +8,27 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// `crm-api serve` on `port` with a fresh SQLite file in `dir`; callers add the rest.
+fn serve_command(port: u16, dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crm-api"));
+    cmd.arg("serve")
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", format!("sqlite://{}/crm.sqlite3", dir.display()))
+        .env("JWT_SECRET", crate::helpers::TEST_SECRET)
+        .stdout(Stdio::null());
+    cmd
+}
+
+/// Waits (up to 30 s) until the service on `base` answers `/readyz` with 200.
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..300 {
+        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn healthcheck(bind: &str) -> bool {
     Command::new(env!("CARGO_BIN_EXE_crm-api"))
         .arg("healthcheck")
@@ -22,16 +43,7 @@ fn healthcheck(bind: &str) -> bool {
 fn healthcheck_follows_the_service() {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("crm-cli-{}", uuid::Uuid::new_v4().simple()));
-    let mut server = Command::new(env!("CARGO_BIN_EXE_crm-api"))
-        .arg("serve")
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", format!("sqlite://{}/crm.sqlite3", dir.display()))
-        .env("JWT_SECRET", crate::helpers::TEST_SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = serve_command(port, &dir).env("RUST_LOG", "warn").stderr(Stdio::null()).spawn().unwrap();
     // Asked on 0.0.0.0, it asks loopback.
     let bind = format!("0.0.0.0:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -57,14 +69,9 @@ fn one_json_access_line_per_request() {
     use std::io::{BufRead, BufReader};
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("crm-cli-{}", uuid::Uuid::new_v4().simple()));
-    let mut server = Command::new(env!("CARGO_BIN_EXE_crm-api"))
-        .arg("serve")
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", format!("sqlite://{}/crm.sqlite3", dir.display()))
-        .env("JWT_SECRET", crate::helpers::TEST_SECRET)
+    let mut server = serve_command(port, &dir)
         .env("RUST_LOG", "info")
         .env("LOG_FORMAT", "json")
-        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -74,12 +81,7 @@ fn one_json_access_line_per_request() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (token, user_id) = rt.block_on(async {
         let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_ready(&client, &base).await;
         let body = serde_json::json!({"account_name": "Log", "email": "log@example.test", "password": "log-password-1",
                                       "first_name": "L", "last_name": "G"});
         let signup = client
@@ -142,15 +144,10 @@ fn one_json_access_line_per_request() {
 fn metrics_on_their_own_listener() {
     let (port, metrics_port) = (free_port(), free_port());
     let dir = std::env::temp_dir().join(format!("crm-cli-{}", uuid::Uuid::new_v4().simple()));
-    let mut server = Command::new(env!("CARGO_BIN_EXE_crm-api"))
-        .arg("serve")
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+    let mut server = serve_command(port, &dir)
         .env("METRICS_BIND_ADDR", format!("127.0.0.1:{metrics_port}"))
         .env("METRICS_TOKEN", "ignored-with-a-listener")
-        .env("DATABASE_URL", format!("sqlite://{}/crm.sqlite3", dir.display()))
-        .env("JWT_SECRET", crate::helpers::TEST_SECRET)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -158,12 +155,7 @@ fn metrics_on_their_own_listener() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (on_api, text) = rt.block_on(async {
         let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_ready(&client, &base).await;
         for _ in 0..3 {
             assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
         }
